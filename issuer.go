@@ -1,0 +1,599 @@
+package apitoken
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Issuer creates and manages tokens: issue, list, get, update, regenerate,
+// revoke, revoke all, delete and reveal. Use [NewIssuer]; the zero value is
+// not usable. An Issuer is safe for concurrent use.
+type Issuer struct {
+	store Store
+	pol   *policy
+	hash  *hasher
+	seal  [][]byte
+	cfg   *config
+}
+
+// NewIssuer returns an Issuer that keeps tokens in store under policy. It
+// takes the options WithHashKeys, WithSealKeys, WithClock and WithLogger.
+// An invalid policy is a [*PolicyError]; a bad option is an error naming it.
+func NewIssuer(store Store, policy Policy, opts ...Option) (*Issuer, error) {
+	if store == nil {
+		return nil, errors.New("apitoken: NewIssuer: nil Store")
+	}
+	cfg, err := newConfig("NewIssuer", []string{"WithHashKeys", "WithSealKeys", "WithClock", "WithLogger"}, opts)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.compile()
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{store: store, pol: pol, hash: newHasher(cfg.hashKeys), seal: cfg.sealKeys, cfg: cfg}, nil
+}
+
+// Spec describes a token to issue.
+type Spec struct {
+	Kind Kind
+	// OwnerID is the user (KindUser) or org (KindOrg) the token belongs to.
+	// For org tokens it defaults to OrgID and must equal it.
+	OwnerID string
+	// OrgID is the org of an org token (required). For a user token it is
+	// informational (e.g. where it was created); user tokens work in every
+	// org their user may access.
+	OrgID       string
+	Name        string // required; at most MaxNameLen bytes, no control characters
+	Description string // at most MaxDescriptionLen bytes
+	// Roles must be defined by the policy. An org token with neither Roles
+	// nor Grants gets the policy's DefaultRoles.
+	Roles     []string
+	Grants    Grants
+	Resources []string // empty: all resources
+	// Lifetime is how long the token lives; zero means the policy default.
+	Lifetime Lifetime
+	// IPFilter names a policy IP filter; IPPrefixes gives inline prefixes
+	// instead (only if the policy allows it). Set at most one.
+	IPFilter   string
+	IPPrefixes []netip.Prefix
+	// RateLimit overrides the policy's default limit for this token (org
+	// tokens) when non-nil; a zero Limit means "no limit".
+	RateLimit *Limit
+	Metadata  map[string]string
+	// IssuedBy, when set, is who asks: the new token may not hold a role,
+	// an access level or a resource that IssuedBy lacks.
+	IssuedBy *Principal
+}
+
+// Issue creates a token and returns its plaintext — the only time it exists
+// outside the caller's hands — and the stored record (which holds only the
+// hash and the hint; the caller owns it). Errors: a [*PolicyError] (matching
+// [ErrPolicy], and [ErrTooManyTokens] for the per-owner bound) when the spec
+// breaks the policy, [ErrRandom] if the random source fails, or the store's
+// error. Nothing is stored on error. The spec's slices and maps are copied.
+func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) {
+	now := is.cfg.clock().UTC()
+	if spec.Kind == KindOrg && spec.OwnerID == "" {
+		spec.OwnerID = spec.OrgID
+	}
+	t := &Token{
+		Kind:        spec.Kind,
+		OwnerID:     spec.OwnerID,
+		OrgID:       spec.OrgID,
+		Name:        spec.Name,
+		Description: spec.Description,
+		Roles:       slices.Clone(spec.Roles),
+		Grants:      maps.Clone(spec.Grants),
+		Resources:   slices.Clone(spec.Resources),
+		Metadata:    maps.Clone(spec.Metadata),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		Version:     1,
+	}
+	if spec.RateLimit != nil {
+		l := *spec.RateLimit
+		t.RateLimit = &l
+	}
+	if t.Kind == KindOrg && len(t.Roles) == 0 && len(t.Grants) == 0 {
+		t.Roles = slices.Clone(is.pol.defaultRoles)
+	}
+	if spec.IPFilter != "" && len(spec.IPPrefixes) > 0 {
+		return Secret{}, nil, policyErr("IPFilter", "set a named filter or inline prefixes, not both")
+	}
+	t.IPFilter = IPFilter{Name: spec.IPFilter, Prefixes: slices.Clone(spec.IPPrefixes)}
+	life := is.pol.resolveLifetime(spec.Lifetime)
+	if !life.valid() {
+		return Secret{}, nil, policyErr("Lifetime", "invalid lifetime")
+	}
+	if err := is.pol.checkLifetime(life, now); err != nil {
+		return Secret{}, nil, err
+	}
+	t.ExpiresAt = life.ExpiresAt(now)
+	if err := is.check(t, spec.IssuedBy); err != nil {
+		return Secret{}, nil, err
+	}
+	id, err := uuid.NewV7FromReader(is.cfg.rand)
+	if err != nil {
+		return Secret{}, nil, fmt.Errorf("%w: %w", ErrRandom, err)
+	}
+	t.ID = id.String()
+	secret, err := is.newSecret(t)
+	if err != nil {
+		return Secret{}, nil, err
+	}
+	if err := is.store.Create(ctx, t, is.pol.maxPerOwner); err != nil {
+		if errors.Is(err, ErrTooManyTokens) {
+			return Secret{}, nil, &PolicyError{Rule: "MaxTokensPerOwner",
+				Detail: fmt.Sprintf("owner already has %d live tokens", is.pol.maxPerOwner), err: ErrTooManyTokens}
+		}
+		return Secret{}, nil, fmt.Errorf("apitoken: issue: %w", err)
+	}
+	return secret, t, nil
+}
+
+// newSecret generates a secret for t and sets t's Hash, Hint and Sealed.
+func (is *Issuer) newSecret(t *Token) (Secret, error) {
+	secret, err := generate(is.cfg.rand, is.pol.prefix)
+	if err != nil {
+		return Secret{}, err
+	}
+	t.Hash = is.hash.sum(0, secret.v)
+	t.Hint = secret.Hint()
+	t.Sealed = nil
+	if len(is.seal) > 0 {
+		if t.Sealed, err = is.sealSecret(t.ID, secret.v); err != nil {
+			return Secret{}, err
+		}
+	}
+	return secret, nil
+}
+
+// check validates every field of t against the policy, and t's privileges
+// against by's when by is set. It does not check the lifetime.
+func (is *Issuer) check(t *Token, by *Principal) error {
+	switch t.Kind {
+	case KindUser:
+		if t.OwnerID == "" {
+			return policyErr("OwnerID", "a user token needs the user's ID")
+		}
+	case KindOrg:
+		if t.OrgID == "" {
+			return policyErr("OrgID", "an org token needs an org")
+		}
+		if t.OwnerID != t.OrgID {
+			return policyErr("OwnerID", "an org token is owned by its org")
+		}
+	default:
+		return policyErr("Kind", "want KindUser or KindOrg")
+	}
+	if err := checkText("Name", t.Name, MaxNameLen); err != nil {
+		return err
+	}
+	if t.Name == "" {
+		return policyErr("Name", "required")
+	}
+	if err := checkText("Description", t.Description, MaxDescriptionLen); err != nil {
+		return err
+	}
+	for _, r := range t.Roles {
+		if _, ok := is.pol.roles[r]; !ok {
+			return policyErr("Roles", fmt.Sprintf("unknown role %q", r))
+		}
+	}
+	if err := checkGrants(t.Grants); err != nil {
+		return policyErr("Grants", err.Error())
+	}
+	for _, r := range t.Resources {
+		if err := checkText("Resources", r, MaxNameLen); err != nil || r == "" {
+			return policyErr("Resources", "resource IDs must be non-empty printable text")
+		}
+	}
+	if len(t.Metadata) > MaxMetadataKeys {
+		return policyErr("Metadata", fmt.Sprintf("more than %d keys", MaxMetadataKeys))
+	}
+	for k, v := range t.Metadata {
+		if k == "" || checkText("Metadata", k, MaxMetadataLen) != nil || !utf8.ValidString(v) || len(v) > MaxMetadataLen {
+			return policyErr("Metadata", "keys must be non-empty printable text; keys and values at most 1024 bytes of UTF-8")
+		}
+	}
+	switch f := t.IPFilter; {
+	case f.Name != "" && len(f.Prefixes) > 0:
+		return policyErr("IPFilter", "set a named filter or inline prefixes, not both")
+	case f.Name != "":
+		if _, ok := is.pol.filters[f.Name]; !ok {
+			return policyErr("IPFilters", fmt.Sprintf("no IP filter named %q", f.Name))
+		}
+	case len(f.Prefixes) > 0:
+		if !is.pol.allowInlineIP {
+			return policyErr("AllowInlineIPFilter", "tokens may only name a policy IP filter")
+		}
+		if err := checkPrefixes(f.Prefixes); err != nil {
+			return policyErr("IPFilter", err.Error())
+		}
+	case is.pol.requireIPFilter:
+		return policyErr("RequireIPFilter", "tokens must carry an IP filter")
+	}
+	if t.RateLimit != nil {
+		if err := t.RateLimit.validate("RateLimit"); err != nil {
+			return err
+		}
+	}
+	if by != nil {
+		return is.checkEscalation(t, by)
+	}
+	return nil
+}
+
+// checkEscalation fails unless every role, access level and resource t holds
+// is also held by p.
+func (is *Issuer) checkEscalation(t *Token, p *Principal) error {
+	for _, r := range t.Roles {
+		if !p.HasRole(r) {
+			return policyErr("NoEscalation", fmt.Sprintf("issuer lacks role %q", r))
+		}
+	}
+	for _, api := range is.pol.apis(t.Roles, t.Grants) {
+		if want := is.pol.access(t.Roles, t.Grants, api); want > p.accessUnder(is.pol, api) {
+			return policyErr("NoEscalation", fmt.Sprintf("issuer lacks %s access to %q", want, api))
+		}
+	}
+	if p.limitsResources() {
+		if len(t.Resources) == 0 {
+			return policyErr("NoEscalation", "issuer is limited to some resources; so must the token be")
+		}
+		for _, r := range t.Resources {
+			if !p.AllowsResource(r) {
+				return policyErr("NoEscalation", fmt.Sprintf("issuer lacks resource %q", r))
+			}
+		}
+	}
+	return nil
+}
+
+func checkText(rule, s string, maxLen int) error {
+	if len(s) > maxLen {
+		return policyErr(rule, fmt.Sprintf("longer than %d bytes", maxLen))
+	}
+	if !utf8.ValidString(s) {
+		return policyErr(rule, "not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return policyErr(rule, "contains control characters")
+		}
+	}
+	return nil
+}
+
+// Get returns the token with the given ID, or [ErrNotFound].
+func (is *Issuer) Get(ctx context.Context, id string) (*Token, error) {
+	t, err := is.store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("apitoken: get: %w", err)
+	}
+	return t, nil
+}
+
+// List returns one page of tokens matching f (hints only; no token holds a
+// secret), in creation order. A bad cursor is [ErrBadCursor].
+func (is *Issuer) List(ctx context.Context, f Filter) (Page, error) {
+	p, err := is.store.List(ctx, f)
+	if err != nil {
+		return Page{}, fmt.Errorf("apitoken: list: %w", err)
+	}
+	return p, nil
+}
+
+// Patch lists the changes [Issuer.Update] makes; nil fields stay as they
+// are. The secret cannot be changed here; see [Issuer.Regenerate].
+type Patch struct {
+	Name        *string
+	Description *string
+	Roles       *[]string
+	Grants      *Grants
+	Resources   *[]string
+	// Lifetime sets a new expiry counted from now.
+	Lifetime *Lifetime
+	// IPFilter replaces the filter (named or inline); a zero IPFilter
+	// removes it.
+	IPFilter *IPFilter
+	// RateLimit sets the token's own limit; ResetRateLimit returns it to
+	// the policy's default.
+	RateLimit      *Limit
+	ResetRateLimit bool
+	Metadata       *map[string]string
+	// IssuedBy, when set, is who asks; the result may not exceed its
+	// privileges.
+	IssuedBy *Principal
+}
+
+// maxRetries bounds the optimistic-concurrency retries of a read-modify-write.
+const maxRetries = 5
+
+// Update applies p to the token with the given ID and returns the stored
+// result. Errors: [ErrNotFound]; [ErrRevoked] or [ErrExpired] for a token
+// that can no longer be modified; a [*PolicyError] if the result breaks the
+// policy; [ErrConflict] if concurrent writers kept winning. Nothing changes
+// on error. The patch's slices and maps are copied.
+func (is *Issuer) Update(ctx context.Context, id string, p Patch) (*Token, error) {
+	return is.modify(ctx, "update", id, func(t *Token, now time.Time) error {
+		if t.Revoked() {
+			return ErrRevoked
+		}
+		if t.Expired(now) {
+			return ErrExpired
+		}
+		if p.Name != nil {
+			t.Name = *p.Name
+		}
+		if p.Description != nil {
+			t.Description = *p.Description
+		}
+		if p.Roles != nil {
+			t.Roles = slices.Clone(*p.Roles)
+		}
+		if p.Grants != nil {
+			t.Grants = maps.Clone(*p.Grants)
+		}
+		if p.Resources != nil {
+			t.Resources = slices.Clone(*p.Resources)
+		}
+		if p.IPFilter != nil {
+			t.IPFilter = IPFilter{Name: p.IPFilter.Name, Prefixes: slices.Clone(p.IPFilter.Prefixes)}
+		}
+		if p.ResetRateLimit {
+			t.RateLimit = nil
+		}
+		if p.RateLimit != nil {
+			l := *p.RateLimit
+			t.RateLimit = &l
+		}
+		if p.Metadata != nil {
+			t.Metadata = maps.Clone(*p.Metadata)
+		}
+		if p.Lifetime != nil {
+			life := is.pol.resolveLifetime(*p.Lifetime)
+			if !life.valid() {
+				return policyErr("Lifetime", "invalid lifetime")
+			}
+			if err := is.pol.checkLifetime(life, now); err != nil {
+				return err
+			}
+			t.ExpiresAt = life.ExpiresAt(now)
+		}
+		return is.check(t, p.IssuedBy)
+	})
+}
+
+// modify reads the token, applies change and writes it back with a version
+// check, retrying on conflicts.
+func (is *Issuer) modify(ctx context.Context, op, id string, change func(t *Token, now time.Time) error) (*Token, error) {
+	for range maxRetries {
+		t, err := is.store.Get(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
+		}
+		now := is.cfg.clock().UTC()
+		if err := change(t, now); err != nil {
+			return nil, err
+		}
+		t.UpdatedAt = now
+		err = is.store.Update(ctx, t)
+		if err == nil {
+			return t, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
+		}
+	}
+	return nil, fmt.Errorf("apitoken: %s: %w: concurrent writers", op, ErrConflict)
+}
+
+// RegenerateOption configures [Issuer.Regenerate].
+type RegenerateOption func(*regenerate)
+
+type regenerate struct{ grace time.Duration }
+
+// WithGrace keeps the replaced secret valid for d after regeneration (capped
+// at its old expiry), so clients can switch over without downtime.
+func WithGrace(d time.Duration) RegenerateOption {
+	return func(r *regenerate) { r.grace = d }
+}
+
+// Regenerate gives the token a new secret and a new expiry (lifetime from
+// now; zero means the policy default), keeping its ID and settings, and
+// returns the new plaintext once. With [WithGrace] the previous secret keeps
+// working for the grace period; otherwise it stops at once. An expired token
+// may be regenerated (its old secret gets no grace); a revoked one may not
+// ([ErrRevoked]). Regenerating counts as a use for the idle timeout. Errors:
+// [ErrNotFound], [ErrRevoked], a [*PolicyError] for the lifetime or a
+// negative grace, [ErrRandom], [ErrConflict] or the store's error.
+func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts ...RegenerateOption) (Secret, *Token, error) {
+	var r regenerate
+	for _, o := range opts {
+		o(&r)
+	}
+	if r.grace < 0 {
+		return Secret{}, nil, policyErr("Grace", "negative grace period")
+	}
+	life = is.pol.resolveLifetime(life)
+	if !life.valid() {
+		return Secret{}, nil, policyErr("Lifetime", "invalid lifetime")
+	}
+	var secret Secret
+	t, err := is.modify(ctx, "regenerate", id, func(t *Token, now time.Time) error {
+		if t.Revoked() {
+			return ErrRevoked
+		}
+		if err := is.pol.checkLifetime(life, now); err != nil {
+			return err
+		}
+		t.PrevHash, t.PrevExpiresAt = Hash{}, time.Time{}
+		if r.grace > 0 && !t.Expired(now) {
+			t.PrevHash, t.PrevExpiresAt = t.Hash, now.Add(r.grace)
+			if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(t.PrevExpiresAt) {
+				t.PrevExpiresAt = t.ExpiresAt
+			}
+		}
+		var err error
+		if secret, err = is.newSecret(t); err != nil {
+			return err
+		}
+		t.ExpiresAt = life.ExpiresAt(now)
+		t.LastUsedAt = now
+		return nil
+	})
+	if err != nil {
+		return Secret{}, nil, err
+	}
+	return secret, t, nil
+}
+
+// Revoke revokes the token: from the moment Revoke returns, it no longer
+// validates. Revoking a revoked token succeeds. Errors: [ErrNotFound] or the
+// store's error.
+func (is *Issuer) Revoke(ctx context.Context, id string) error {
+	if err := is.store.Revoke(ctx, id, is.cfg.clock().UTC()); err != nil {
+		return fmt.Errorf("apitoken: revoke: %w", err)
+	}
+	return nil
+}
+
+// RevokeAll revokes every token of the owner (a user or an org) and returns
+// how many it revoked.
+func (is *Issuer) RevokeAll(ctx context.Context, ownerID string) (int, error) {
+	if ownerID == "" {
+		return 0, policyErr("OwnerID", "required")
+	}
+	n, err := is.store.RevokeAll(ctx, ownerID, is.cfg.clock().UTC())
+	if err != nil {
+		return n, fmt.Errorf("apitoken: revoke all: %w", err)
+	}
+	return n, nil
+}
+
+// Delete removes the token; it stops validating at once. Errors:
+// [ErrNotFound] or the store's error.
+func (is *Issuer) Delete(ctx context.Context, id string) error {
+	if err := is.store.Delete(ctx, id); err != nil {
+		return fmt.Errorf("apitoken: delete: %w", err)
+	}
+	return nil
+}
+
+// Reveal returns the plaintext of a recoverable token (see [WithSealKeys]).
+// Errors: [ErrNotRecoverable] without seal keys, for a token stored without
+// a sealed secret, or if no configured key opens it; [ErrRevoked] or
+// [ErrExpired] for a token that no longer works; [ErrNotFound].
+func (is *Issuer) Reveal(ctx context.Context, id string) (Secret, error) {
+	if len(is.seal) == 0 {
+		return Secret{}, fmt.Errorf("%w: no seal keys configured", ErrNotRecoverable)
+	}
+	t, err := is.Get(ctx, id)
+	if err != nil {
+		return Secret{}, err
+	}
+	switch {
+	case t.Revoked():
+		return Secret{}, ErrRevoked
+	case t.Expired(is.cfg.clock()):
+		return Secret{}, ErrExpired
+	case len(t.Sealed) == 0:
+		return Secret{}, fmt.Errorf("%w: token %s was stored without its secret", ErrNotRecoverable, t.ID)
+	}
+	s, err := is.openSecret(t.ID, t.Sealed)
+	if err != nil {
+		return Secret{}, err
+	}
+	return Secret{v: s}, nil
+}
+
+// Rehash moves a token found under an older hash key (Principal.KeyOutdated)
+// to the current key. presented is the plaintext the client sent. Errors:
+// [ErrMalformed], [ErrUnknown], or the store's error.
+func (is *Issuer) Rehash(ctx context.Context, presented string) error {
+	s, err := Parse(presented)
+	if err != nil {
+		return err
+	}
+	for i := range is.hash.keys() {
+		h := is.hash.sum(i, s.v)
+		t, err := is.store.GetByHash(ctx, h)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("apitoken: rehash: %w", err)
+		}
+		if i == 0 {
+			return nil
+		}
+		id, current := t.ID, is.hash.sum(0, s.v)
+		_, err = is.modify(ctx, "rehash", id, func(t *Token, _ time.Time) error {
+			switch {
+			case equal(t.Hash, h):
+				t.Hash = current
+			case equal(t.PrevHash, h):
+				t.PrevHash = current
+			}
+			return nil
+		})
+		return err
+	}
+	return ErrUnknown
+}
+
+// sealSecret encrypts s under the first seal key: key fingerprint (4 bytes)
+// || nonce (24) || ciphertext, with the token ID as associated data.
+func (is *Issuer) sealSecret(id, s string) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(is.seal[0])
+	if err != nil {
+		return nil, err
+	}
+	fp := fingerprint(is.seal[0])
+	out := make([]byte, 4+chacha20poly1305.NonceSizeX, 4+chacha20poly1305.NonceSizeX+len(s)+aead.Overhead())
+	copy(out, fp[:])
+	if _, err := io.ReadFull(is.cfg.rand, out[4:]); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRandom, err)
+	}
+	return aead.Seal(out, out[4:], []byte(s), []byte(id)), nil
+}
+
+func (is *Issuer) openSecret(id string, sealed []byte) (string, error) {
+	if len(sealed) < 4+chacha20poly1305.NonceSizeX {
+		return "", fmt.Errorf("%w: token %s: sealed secret is corrupt", ErrNotRecoverable, id)
+	}
+	for _, k := range is.seal {
+		if fp := fingerprint(k); string(fp[:]) != string(sealed[:4]) {
+			continue
+		}
+		aead, err := chacha20poly1305.NewX(k)
+		if err != nil {
+			return "", err
+		}
+		pt, err := aead.Open(nil, sealed[4:4+chacha20poly1305.NonceSizeX], sealed[4+chacha20poly1305.NonceSizeX:], []byte(id))
+		if err != nil {
+			return "", fmt.Errorf("%w: token %s: sealed secret does not open", ErrNotRecoverable, id)
+		}
+		return string(pt), nil
+	}
+	return "", fmt.Errorf("%w: token %s: sealed under a key that is not configured", ErrNotRecoverable, id)
+}
+
+func fingerprint(key []byte) [4]byte {
+	sum := sha256.Sum256(append([]byte("apitoken seal key\x00"), key...))
+	return [4]byte(sum[:4])
+}

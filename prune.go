@@ -1,0 +1,110 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Pruner removes tokens unused for longer than the policy's IdleTimeout (plus
+// a margin) and tokens expired or revoked longer ago than the policy's
+// ExpiredRetention, in bounded batches, with deletions the store re-checks so
+// a token used meanwhile survives. Use [NewPruner]; the zero value is not
+// usable. A Pruner is safe for concurrent use, and several replicas may prune
+// one store at once.
+type Pruner struct {
+	store Store
+	pol   *policy
+	cfg   *config
+}
+
+// NewPruner returns a Pruner for store under policy. It takes the options
+// WithClock, WithBatchSize, WithPruneMargin, WithFlushFirst and WithLogger.
+func NewPruner(store Store, policy Policy, opts ...Option) (*Pruner, error) {
+	if store == nil {
+		return nil, errors.New("apitoken: NewPruner: nil Store")
+	}
+	cfg, err := newConfig("NewPruner", []string{"WithClock", "WithBatchSize", "WithPruneMargin", "WithFlushFirst", "WithLogger"}, opts)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.compile()
+	if err != nil {
+		return nil, err
+	}
+	return &Pruner{store: store, pol: pol, cfg: cfg}, nil
+}
+
+// PruneStats counts what one pass removed.
+type PruneStats struct {
+	Idle    int // tokens unused past the idle timeout
+	Expired int // tokens expired or revoked past the retention
+}
+
+// Prune runs one pass: it deletes batch after batch until a batch comes back
+// short or ctx ends, and returns the counts so far with the first error.
+func (pr *Pruner) Prune(ctx context.Context) (PruneStats, error) {
+	var st PruneStats
+	if v := pr.cfg.flushFirst; v != nil {
+		if err := v.Flush(ctx); err != nil {
+			return st, fmt.Errorf("apitoken: prune: %w", err)
+		}
+	}
+	now := pr.cfg.clock().UTC()
+	if pr.pol.idleTimeout > 0 {
+		n, err := pr.drain(ctx, PruneRequest{IdleBefore: now.Add(-pr.pol.idleTimeout - pr.cfg.pruneMargin)})
+		st.Idle = n
+		if err != nil {
+			return st, err
+		}
+	}
+	n, err := pr.drain(ctx, PruneRequest{EndedBefore: now.Add(-pr.pol.retention)})
+	st.Expired = n
+	return st, err
+}
+
+func (pr *Pruner) drain(ctx context.Context, r PruneRequest) (int, error) {
+	r.Limit = pr.cfg.batchSize
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, err := pr.store.Prune(ctx, r)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("apitoken: prune: %w", err)
+		}
+		if n < r.Limit {
+			return total, nil
+		}
+	}
+}
+
+// Run prunes every interval until ctx ends, then returns nil. Failures are
+// logged (see [WithLogger]) and retried at the next tick. It prunes once at
+// start.
+func (pr *Pruner) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return errors.New("apitoken: Pruner.Run: interval must be positive")
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		st, err := pr.Prune(ctx)
+		if l := pr.cfg.logger; l != nil {
+			if err != nil && ctx.Err() == nil {
+				l.LogAttrs(ctx, slog.LevelWarn, "apitoken: prune failed", slog.Any("error", err))
+			} else if st.Idle+st.Expired > 0 {
+				l.LogAttrs(ctx, slog.LevelInfo, "apitoken: pruned tokens", slog.Int("idle", st.Idle), slog.Int("expired", st.Expired))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}

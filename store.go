@@ -1,0 +1,168 @@
+package apitoken
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+	"unicode/utf8"
+)
+
+// Store persists token records. Implementations must be safe for concurrent
+// use. The conformance suite in package storetest checks every clause below;
+// a third-party store that passes storetest.Run works with this package.
+//
+// Ownership: a store copies the *Token it is given before keeping it, and
+// Get and List return copies the caller may modify. GetByHash is the hot
+// path: it may return a shared snapshot, which the caller must not modify
+// and the store must never modify afterwards (replace it instead).
+//
+// Errors: a missing record is reported as [ErrNotFound] (wrapped or not),
+// never as (nil, nil); a refused write as [ErrConflict]; anything else is an
+// infrastructure failure. A store never receives a plaintext token.
+type Store interface {
+	// Create stores a new token. It fails with ErrConflict if a token with
+	// the same ID exists or if t.Hash (or a nonzero t.PrevHash) equals the
+	// Hash or PrevHash of any stored token. If maxPerOwner > 0 and the owner
+	// already has maxPerOwner live tokens (not revoked, and not expired at
+	// t.CreatedAt), it fails with ErrTooManyTokens and stores nothing; the
+	// count and the insert are one atomic step. t.Version is stored as given.
+	Create(ctx context.Context, t *Token, maxPerOwner int) error
+
+	// Get returns the token with the given ID, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Token, error)
+
+	// GetByHash returns the token whose Hash, or nonzero PrevHash, equals h,
+	// or ErrNotFound. The result may be shared; see the Store doc.
+	GetByHash(ctx context.Context, h Hash) (*Token, error)
+
+	// Update replaces the stored token with ID t.ID if the stored Version
+	// equals t.Version; the stored Version becomes t.Version+1 and t.Version
+	// is set to it. A missing token is ErrNotFound; a different stored
+	// Version, or a Hash or PrevHash held by another token, is ErrConflict.
+	// LastUsedAt is kept monotone: the later of the stored and given values
+	// is stored.
+	Update(ctx context.Context, t *Token) error
+
+	// Revoke marks the token revoked at the given instant and increments its
+	// Version. Revoking a revoked token succeeds and keeps the first
+	// RevokedAt (idempotent). A missing token is ErrNotFound.
+	Revoke(ctx context.Context, id string, at time.Time) error
+
+	// RevokeAll revokes, in one atomic step, every not yet revoked token
+	// whose OwnerID is ownerID, and returns how many it revoked.
+	RevokeAll(ctx context.Context, ownerID string, at time.Time) (int, error)
+
+	// Delete removes the token. A missing token is ErrNotFound.
+	Delete(ctx context.Context, id string) error
+
+	// List returns the tokens matching f in ascending ID order (creation
+	// order for UUID v7 IDs), at most f.Limit of them (a store may cap the
+	// limit; zero means the store's default), and a cursor for the next page
+	// (empty on the last page). Pages are stable: a token created or deleted
+	// between pages does not make another be skipped or repeated. A cursor
+	// the store did not issue is ErrBadCursor.
+	List(ctx context.Context, f Filter) (Page, error)
+
+	// Touch records uses in one batch: each token's LastUsedAt becomes the
+	// later of its stored value and Use.At (never earlier). Unknown IDs are
+	// skipped. Touch does not change Version or UpdatedAt.
+	Touch(ctx context.Context, uses []Use) error
+
+	// Prune deletes up to r.Limit tokens matching r and returns how many it
+	// deleted. The criteria are re-checked at deletion, in the same atomic
+	// step, so a token touched after a scan began is not deleted.
+	Prune(ctx context.Context, r PruneRequest) (int, error)
+}
+
+// Filter selects tokens for [Store.List]. Zero fields match everything.
+type Filter struct {
+	OwnerID string
+	OrgID   string
+	Kind    Kind
+	// Limit is the page size; zero means the store's default (100).
+	Limit int
+	// Cursor continues a previous List; empty starts at the beginning.
+	Cursor string
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Tokens []*Token
+	// Next is the cursor of the next page; empty on the last page.
+	Next string
+}
+
+// Use is one last-used record for [Store.Touch].
+type Use struct {
+	ID string
+	At time.Time
+}
+
+// PruneRequest selects tokens for [Store.Prune]. A token matches if either
+// criterion holds; a zero instant disables its criterion.
+type PruneRequest struct {
+	// IdleBefore matches tokens whose last use (or creation, if never used)
+	// is before this instant.
+	IdleBefore time.Time
+	// EndedBefore matches tokens that expired or were revoked before this
+	// instant.
+	EndedBefore time.Time
+	// Limit bounds the number of deletions; it must be positive.
+	Limit int
+}
+
+// Matches reports whether t matches r. Stores may use it to re-check.
+func (r PruneRequest) Matches(t *Token) bool {
+	if !r.IdleBefore.IsZero() && t.ActiveAt().Before(r.IdleBefore) {
+		return true
+	}
+	if r.EndedBefore.IsZero() {
+		return false
+	}
+	return (!t.ExpiresAt.IsZero() && t.ExpiresAt.Before(r.EndedBefore)) ||
+		(!t.RevokedAt.IsZero() && t.RevokedAt.Before(r.EndedBefore))
+}
+
+// Matches reports whether t matches f's OwnerID, OrgID and Kind.
+func (f Filter) Matches(t *Token) bool {
+	return (f.OwnerID == "" || t.OwnerID == f.OwnerID) &&
+		(f.OrgID == "" || t.OrgID == f.OrgID) &&
+		(f.Kind == 0 || t.Kind == f.Kind)
+}
+
+// DefaultPageSize is the page size of a [Filter] with a zero Limit;
+// MaxPageSize is the largest a store must honour.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// PageSize returns f.Limit clamped to [1, MaxPageSize], or DefaultPageSize
+// when it is zero or negative.
+func (f Filter) PageSize() int {
+	switch {
+	case f.Limit <= 0:
+		return DefaultPageSize
+	case f.Limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return f.Limit
+}
+
+// EncodeCursor returns an opaque cursor that continues a listing after the
+// token with ID lastID. Stores may use it, or any encoding of their own.
+func EncodeCursor(lastID string) string {
+	return "c1" + base64.RawURLEncoding.EncodeToString([]byte(lastID))
+}
+
+// DecodeCursor returns the ID EncodeCursor encoded, or [ErrBadCursor].
+func DecodeCursor(c string) (string, error) {
+	if len(c) < 3 || len(c) > 512 || c[:2] != "c1" {
+		return "", ErrBadCursor
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c[2:])
+	if err != nil || len(b) == 0 || !utf8.Valid(b) {
+		return "", ErrBadCursor
+	}
+	return string(b), nil
+}

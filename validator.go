@@ -1,0 +1,385 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Request is what a presented token must be good for.
+type Request struct {
+	// IP is the client address. An invalid (zero) address is denied by any
+	// token with an IP filter. IPv4-mapped IPv6 addresses match IPv4
+	// prefixes.
+	IP netip.Addr
+	// Org is the org the request acts in. An org token works only in its
+	// own org; a user token works where the Directory gives its user
+	// access. Empty skips the org check for org tokens and asks the
+	// Directory about "" for user tokens.
+	Org string
+	// API and Access are the API called and the level it needs; AccessNone
+	// skips the access check.
+	API    string
+	Access Access
+	// Resource, when set, must be among the token's resources (if it lists
+	// any) and the user's (if the Directory lists any).
+	Resource string
+}
+
+// Membership is a user's current privileges in one org, as a [Directory]
+// reports them.
+type Membership struct {
+	Roles     []string
+	Grants    Grants
+	Resources []string // empty: all resources
+}
+
+// Directory tells the Validator a user's current privileges, so a user token
+// never outlives its user's access. Implementations must be safe for
+// concurrent use and fast: Member runs on every validation of a user token.
+type Directory interface {
+	// Member returns the user's privileges in org (org may be ""). A user
+	// who does not exist, is disabled or has no access to org is
+	// ErrNotFound; any other error is a failure to answer.
+	Member(ctx context.Context, userID, org string) (Membership, error)
+}
+
+// Principal is who a validated token acts for, with its effective
+// privileges. Its slices and maps may be shared with the store's snapshot:
+// treat them as read-only. Use the methods for access decisions; they also
+// apply a user token's own narrowing.
+type Principal struct {
+	TokenID string
+	Hint    string
+	Name    string
+	Kind    Kind
+	OwnerID string
+	// UserID is the user of a user token; empty for org tokens.
+	UserID string
+	// OrgID is the org the request acts in (Request.Org, or an org token's
+	// own org).
+	OrgID string
+	// Roles, Grants and Resources are the privileges: the token's for org
+	// tokens, the user's current ones for user tokens.
+	Roles     []string
+	Grants    Grants
+	Resources []string
+	Metadata  map[string]string
+	ExpiresAt time.Time
+	// KeyOutdated is set when the token matched under an older hash key;
+	// pass the presented token to [Issuer.Rehash].
+	KeyOutdated bool
+
+	scope *Token  // a user token's own narrowing, or nil
+	pol   *policy // the validator's policy, or nil for host-built principals
+}
+
+// Access returns the level p has for api: the highest its roles and grants
+// give, and for a user token no more than the token itself allows.
+func (p *Principal) Access(api string) Access {
+	return p.accessUnder(p.pol, api)
+}
+
+func (p *Principal) accessUnder(pol *policy, api string) Access {
+	if pol == nil {
+		pol = &policy{}
+	}
+	a := pol.access(p.Roles, p.Grants, api)
+	if s := p.scope; s != nil && (len(s.Roles) > 0 || len(s.Grants) > 0) {
+		a = min(a, pol.access(s.Roles, s.Grants, api))
+	}
+	return a
+}
+
+// HasRole reports whether p holds role (and, for a user token that lists
+// roles, whether the token keeps it).
+func (p *Principal) HasRole(role string) bool {
+	if !slices.Contains(p.Roles, role) {
+		return false
+	}
+	if s := p.scope; s != nil && len(s.Roles) > 0 {
+		return slices.Contains(s.Roles, role)
+	}
+	return true
+}
+
+// AllowsResource reports whether p may act on resource.
+func (p *Principal) AllowsResource(resource string) bool {
+	if len(p.Resources) > 0 && !slices.Contains(p.Resources, resource) {
+		return false
+	}
+	if s := p.scope; s != nil && len(s.Resources) > 0 {
+		return slices.Contains(s.Resources, resource)
+	}
+	return true
+}
+
+func (p *Principal) limitsResources() bool {
+	return len(p.Resources) > 0 || (p.scope != nil && len(p.scope.Resources) > 0)
+}
+
+// Validator checks presented tokens: the hot path. Use [NewValidator]; the
+// zero value is not usable. A Validator is safe for concurrent use. It keeps
+// last-used times in memory and writes them in batches: run [Validator.Run]
+// in the background and call [Validator.Close] at shutdown. A crash loses at
+// most one flush interval of last-used times (never a revocation).
+type Validator struct {
+	store   Store
+	pol     *policy
+	hash    *hasher
+	cfg     *config
+	closed  atomic.Bool
+	seed    maphash.Seed
+	pending [pendingShards]pendingShard
+	flushMu sync.Mutex // one flush at a time
+}
+
+const pendingShards = 32
+
+type pendingShard struct {
+	mu sync.Mutex
+	m  map[string]time.Time // token ID → latest use not yet written
+	_  [48]byte
+}
+
+// NewValidator returns a Validator reading tokens from store under policy.
+// It takes the options WithHashKeys, WithClock, WithLimiter, WithUsers,
+// WithFlushInterval and WithLogger. It starts no goroutine. An invalid
+// policy is a [*PolicyError]; a bad option is an error naming it.
+func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error) {
+	if store == nil {
+		return nil, errors.New("apitoken: NewValidator: nil Store")
+	}
+	cfg, err := newConfig("NewValidator", []string{"WithHashKeys", "WithClock", "WithLimiter", "WithUsers", "WithFlushInterval", "WithLogger"}, opts)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.compile()
+	if err != nil {
+		return nil, err
+	}
+	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed()}
+	for i := range v.pending {
+		v.pending[i].m = make(map[string]time.Time)
+	}
+	return v, nil
+}
+
+// Validate checks the presented token for req and returns the principal it
+// acts for. It fails, in this order, with [ErrMalformed] (no store call),
+// [ErrUnknown], [ErrRevoked], [ErrExpired], [ErrIdle], [ErrIPNotAllowed],
+// [ErrForbidden] or a [*RateLimitError] (matching [ErrRateLimited]); with an
+// error wrapping [ErrStoreUnavailable] if the store, directory or limiter
+// cannot answer (never success); and with [ErrClosed] after Close. The
+// returned Principal is the caller's; see its doc about shared slices.
+func (v *Validator) Validate(ctx context.Context, presented string, req Request) (*Principal, error) {
+	if v.closed.Load() {
+		return nil, ErrClosed
+	}
+	s, err := Parse(presented)
+	if err != nil || len(s.v) <= len(v.pol.prefix) || s.v[len(v.pol.prefix)] != '_' || s.v[:len(v.pol.prefix)] != v.pol.prefix {
+		return nil, ErrMalformed
+	}
+	t, h, key, err := v.lookup(ctx, s.v)
+	if err != nil {
+		return nil, err
+	}
+	now := v.cfg.clock()
+	usedPrev := !equal(t.Hash, h) // lookup guarantees one of the two matches
+	if t.Kind == KindOrg && req.Org != "" && req.Org != t.OrgID {
+		return nil, ErrUnknown // from another org, a foreign token does not exist
+	}
+	switch {
+	case t.Revoked():
+		return nil, ErrRevoked
+	case t.Expired(now), usedPrev && !now.Before(t.PrevExpiresAt):
+		return nil, ErrExpired
+	case v.idle(t, now):
+		return nil, ErrIdle
+	case !v.pol.allowsIP(t.IPFilter, req.IP):
+		return nil, ErrIPNotAllowed
+	}
+	p := &Principal{
+		TokenID: t.ID, Hint: t.Hint, Name: t.Name, Kind: t.Kind, OwnerID: t.OwnerID,
+		OrgID: t.OrgID, Roles: t.Roles, Grants: t.Grants, Resources: t.Resources,
+		Metadata: t.Metadata, ExpiresAt: t.ExpiresAt, KeyOutdated: key > 0, pol: v.pol,
+	}
+	if t.Kind == KindUser {
+		if err := v.member(ctx, p, t, req.Org); err != nil {
+			return nil, err
+		}
+	}
+	if req.Access > AccessNone && p.Access(req.API) < req.Access {
+		return nil, ErrForbidden
+	}
+	if req.Resource != "" && !p.AllowsResource(req.Resource) {
+		return nil, ErrForbidden
+	}
+	v.noteUse(t.ID, now)
+	if err := v.rateLimit(ctx, t, now); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// lookup finds the token whose hash (under any key of the ring) matches s.
+func (v *Validator) lookup(ctx context.Context, s string) (*Token, Hash, int, error) {
+	for i := range v.hash.keys() {
+		h := v.hash.sum(i, s)
+		t, err := v.store.GetByHash(ctx, h)
+		switch {
+		case err == nil:
+			if !equal(t.Hash, h) && (t.PrevHash.IsZero() || !equal(t.PrevHash, h)) {
+				return nil, h, i, ErrUnknown // a store that matched loosely
+			}
+			return t, h, i, nil
+		case !errors.Is(err, ErrNotFound):
+			return nil, h, i, fmt.Errorf("apitoken: validate: %w: %w", ErrStoreUnavailable, err)
+		}
+	}
+	return nil, Hash{}, 0, ErrUnknown
+}
+
+// idle reports whether t has been unused longer than the idle timeout,
+// counting uses this Validator has not yet written.
+func (v *Validator) idle(t *Token, now time.Time) bool {
+	if v.pol.idleTimeout == 0 || now.Sub(t.ActiveAt()) <= v.pol.idleTimeout {
+		return false
+	}
+	sh := v.shard(t.ID)
+	sh.mu.Lock()
+	last := sh.m[t.ID]
+	sh.mu.Unlock()
+	return now.Sub(last) > v.pol.idleTimeout
+}
+
+// member replaces p's privileges with the user's current ones in org and
+// keeps the token's own as a narrowing.
+func (v *Validator) member(ctx context.Context, p *Principal, t *Token, org string) error {
+	if v.cfg.users == nil {
+		return fmt.Errorf("%w: no user directory configured", ErrForbidden)
+	}
+	m, err := v.cfg.users.Member(ctx, t.OwnerID, org)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: user has no access to the org", ErrForbidden)
+	}
+	if err != nil {
+		return fmt.Errorf("apitoken: validate: directory: %w: %w", ErrStoreUnavailable, err)
+	}
+	p.UserID, p.OrgID = t.OwnerID, org
+	p.Roles, p.Grants, p.Resources = m.Roles, m.Grants, m.Resources
+	if len(t.Roles) > 0 || len(t.Grants) > 0 || len(t.Resources) > 0 {
+		p.scope = t
+	}
+	return nil
+}
+
+func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) error {
+	if v.cfg.limiter == nil {
+		return nil
+	}
+	key, limit := TokenKey(t.ID), v.pol.orgLimit
+	if t.Kind == KindUser {
+		key, limit = UserKey(t.OwnerID), v.pol.userLimit
+	}
+	if t.RateLimit != nil {
+		limit = *t.RateLimit
+	}
+	if limit.IsZero() {
+		return nil
+	}
+	d, err := v.cfg.limiter.Allow(ctx, key, limit, now)
+	if err != nil {
+		return fmt.Errorf("apitoken: validate: limiter: %w: %w", ErrStoreUnavailable, err)
+	}
+	if !d.Allowed {
+		return &RateLimitError{Decision: d}
+	}
+	return nil
+}
+
+func (v *Validator) shard(id string) *pendingShard {
+	return &v.pending[maphash.String(v.seed, id)%pendingShards]
+}
+
+// noteUse remembers the use of token id at now, for the next flush.
+func (v *Validator) noteUse(id string, now time.Time) {
+	sh := v.shard(id)
+	sh.mu.Lock()
+	if last, ok := sh.m[id]; !ok || now.After(last) {
+		sh.m[id] = now
+	}
+	sh.mu.Unlock()
+}
+
+// flushBatch bounds the uses one Store.Touch call carries.
+const flushBatch = 1000
+
+// Flush writes the collected last-used times to the store in batches of at
+// most 1,000. Uses it could not write are kept for the next flush, and the
+// store's error is returned.
+func (v *Validator) Flush(ctx context.Context) error {
+	v.flushMu.Lock()
+	defer v.flushMu.Unlock()
+	var uses []Use
+	for i := range v.pending {
+		sh := &v.pending[i]
+		sh.mu.Lock()
+		for id, at := range sh.m {
+			uses = append(uses, Use{ID: id, At: at})
+		}
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
+	for len(uses) > 0 {
+		n := min(len(uses), flushBatch)
+		if err := v.store.Touch(ctx, uses[:n]); err != nil {
+			for _, u := range uses {
+				v.noteUse(u.ID, u.At)
+			}
+			return fmt.Errorf("apitoken: flush last-used times: %w", err)
+		}
+		uses = uses[n:]
+	}
+	return nil
+}
+
+// Run flushes last-used times every flush interval until ctx ends, then
+// flushes once more (with a fresh 10-second budget) and returns nil. Flush
+// failures are logged (see [WithLogger]) and retried at the next tick.
+func (v *Validator) Run(ctx context.Context) error {
+	tick := time.NewTicker(v.cfg.flushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			v.logFlush(fctx, v.Flush(fctx))
+			return nil
+		case <-tick.C:
+			v.logFlush(ctx, v.Flush(ctx))
+		}
+	}
+}
+
+func (v *Validator) logFlush(ctx context.Context, err error) {
+	if err != nil && v.cfg.logger != nil {
+		v.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "apitoken: last-used flush failed", slog.Any("error", err))
+	}
+}
+
+// Close stops validation (later calls return [ErrClosed]) and flushes the
+// pending last-used times. It is idempotent; a second call only flushes
+// what is left (nothing) and returns nil.
+func (v *Validator) Close(ctx context.Context) error {
+	v.closed.Store(true)
+	return v.Flush(ctx)
+}

@@ -1,0 +1,46 @@
+// Package apitoken issues, stores, validates, rate-limits, rotates, revokes
+// and prunes API tokens for an application server.
+//
+// A token looks like "acme_" + 30 random base62 characters + a 6-character
+// CRC32 checksum (GitHub's scheme, so secret scanners can verify it and typos
+// are rejected without a store lookup). Its plaintext is a [Secret], returned
+// once by [Issuer.Issue]; stores keep only a hash of it (HMAC-SHA256 under a
+// server key with [WithHashKeys], SHA-256 otherwise) and a display hint such
+// as "acme_8f3K…x9Q2".
+//
+// Quick start, on the in-memory store:
+//
+//	store := memstore.New()
+//	policy := apitoken.Policy{Prefix: "acme", Roles: map[string]apitoken.Role{
+//		"observer": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}}}
+//	iss, _ := apitoken.NewIssuer(store, policy)
+//	v, _ := apitoken.NewValidator(store, policy)
+//	secret, tok, _ := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg,
+//		OrgID: "org_1", Name: "ci", Roles: []string{"observer"}})
+//	show(secret.Reveal()) // once
+//	p, err := v.Validate(ctx, presented, apitoken.Request{Org: "org_1",
+//		API: "devices", Access: apitoken.AccessRead, IP: clientIP})
+//	go v.Run(ctx) // writes last-used times in batches
+//
+// A [Policy] sets the prefix, lifetimes (minutes to calendar months, a
+// default, a maximum, an allowed set), the idle timeout (90 days unless set),
+// IP filters, roles and their grants, a per-owner bound and default rate
+// limits. The [Issuer] refuses requests that break it with a [*PolicyError]
+// naming the rule. The [Validator] checks a presented token for a [Request]
+// and fails, in order, with [ErrMalformed], [ErrUnknown], [ErrRevoked],
+// [ErrExpired], [ErrIdle], [ErrIPNotAllowed], [ErrForbidden] or
+// [ErrRateLimited]; a store, directory or limiter that cannot answer makes it
+// fail closed with [ErrStoreUnavailable]. The [Pruner] removes idle and
+// long-ended tokens.
+//
+// Concurrency: Issuer, Validator, Pruner and LocalLimiter are safe for
+// concurrent use and start no goroutines; [Validator.Run] and [Pruner.Run]
+// are the background loops, run where the host chooses.
+//
+// Security: plaintext tokens never reach a store, a log, an error, fmt or
+// JSON output: [Secret] formats as its hint. Hashes are compared in constant
+// time. User tokens carry their user's current privileges, looked up through
+// a [Directory] on every validation, so removing a user's access disables
+// their tokens at once. The core never trusts a forwarded client address; the
+// caller supplies [Request.IP].
+package apitoken

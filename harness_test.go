@@ -1,0 +1,180 @@
+package apitoken_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/stores/memstore"
+)
+
+// t0 is the fixed start of every test clock.
+var t0 = time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
+
+// fakeClock is a settable clock for WithClock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: t0} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// faultStore wraps a real store, counts calls and can fail on demand.
+type faultStore struct {
+	apitoken.Store
+	getByHash atomic.Int64
+	touches   atomic.Int64
+	touched   atomic.Int64
+	down      atomic.Bool
+}
+
+var errDown = errors.New("dial tcp 127.0.0.1:5432: connection refused")
+
+func (s *faultStore) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	s.getByHash.Add(1)
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Store.GetByHash(ctx, h)
+}
+
+func (s *faultStore) Touch(ctx context.Context, uses []apitoken.Use) error {
+	s.touches.Add(1)
+	if s.down.Load() {
+		return errDown
+	}
+	s.touched.Add(int64(len(uses)))
+	return s.Store.Touch(ctx, uses)
+}
+
+// directory is a static Directory: user → org → membership.
+type directory struct {
+	mu      sync.Mutex
+	members map[string]map[string]apitoken.Membership
+	err     error
+}
+
+func (d *directory) Member(_ context.Context, user, org string) (apitoken.Membership, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return apitoken.Membership{}, d.err
+	}
+	m, ok := d.members[user][org]
+	if !ok {
+		return apitoken.Membership{}, apitoken.ErrNotFound
+	}
+	return m, nil
+}
+
+func (d *directory) set(user, org string, m *apitoken.Membership) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.members == nil {
+		d.members = map[string]map[string]apitoken.Membership{}
+	}
+	if d.members[user] == nil {
+		d.members[user] = map[string]apitoken.Membership{}
+	}
+	if m == nil {
+		delete(d.members[user], org)
+		return
+	}
+	d.members[user][org] = *m
+}
+
+// testPolicy is the policy most tests use.
+func testPolicy() apitoken.Policy {
+	return apitoken.Policy{
+		Prefix: "acme",
+		Roles: map[string]apitoken.Role{
+			"observer": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}},
+			"operator": {Grants: apitoken.Grants{"devices": apitoken.AccessFull, "sites": apitoken.AccessRead}},
+			"admin":    {Grants: apitoken.Grants{apitoken.AllAPIs: apitoken.AccessFull}},
+		},
+		IPFilters:           map[string][]string{"office": {"10.0.0.0/8", "2001:db8::/32"}},
+		AllowInlineIPFilter: true,
+	}
+}
+
+// env is an Issuer and a Validator over one faulty memstore with one clock.
+type env struct {
+	store *faultStore
+	mem   *memstore.Store
+	clock *fakeClock
+	iss   *apitoken.Issuer
+	v     *apitoken.Validator
+	dir   *directory
+}
+
+func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.Option) *env {
+	t.Helper()
+	e := &env{mem: memstore.New(), clock: newClock(), dir: &directory{}}
+	e.store = &faultStore{Store: e.mem}
+	var err error
+	e.iss, err = apitoken.NewIssuer(e.store, pol, apitoken.WithClock(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append([]apitoken.Option{apitoken.WithClock(e.clock.Now), apitoken.WithUsers(e.dir)}, vopts...)
+	e.v, err = apitoken.NewValidator(e.store, pol, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func orgSpec() apitoken.Spec {
+	return apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "ci", Roles: []string{"observer"}}
+}
+
+func (e *env) issue(t testing.TB, spec apitoken.Spec) (string, *apitoken.Token) {
+	t.Helper()
+	s, tok, err := e.iss.Issue(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Issue(%+v) = %v", spec, err)
+	}
+	return s.Reveal(), tok
+}
+
+var (
+	officeIP = netip.MustParseAddr("10.1.2.3")
+	otherIP  = netip.MustParseAddr("192.0.2.7")
+	readDev  = apitoken.Request{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead}
+)
+
+// allSentinels lists every exported sentinel error.
+var allSentinels = []error{
+	apitoken.ErrMalformed, apitoken.ErrUnknown, apitoken.ErrRevoked, apitoken.ErrExpired,
+	apitoken.ErrIdle, apitoken.ErrIPNotAllowed, apitoken.ErrForbidden, apitoken.ErrRateLimited,
+	apitoken.ErrPolicy, apitoken.ErrNotFound, apitoken.ErrConflict, apitoken.ErrTooManyTokens,
+	apitoken.ErrStoreUnavailable, apitoken.ErrClosed, apitoken.ErrNotRecoverable,
+	apitoken.ErrBadCursor, apitoken.ErrRandom,
+}
+
+// only reports whether err matches want and no other sentinel.
+func only(err, want error) bool {
+	for _, s := range allSentinels {
+		if errors.Is(err, s) != (s == want) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,624 @@
+package apitoken_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/stores/memstore"
+)
+
+func TestValidateOrgToken(t *testing.T) {
+	e := newEnv(t, testPolicy())
+	secret, tok := e.issue(t, orgSpec())
+	p, err := e.v.Validate(context.Background(), secret, readDev)
+	if err != nil {
+		t.Fatalf("Validate = %v, want nil", err)
+	}
+	if p.TokenID != tok.ID || p.Kind != apitoken.KindOrg || p.OrgID != "org_1" || p.OwnerID != "org_1" || p.UserID != "" || p.Hint != tok.Hint {
+		t.Errorf("Principal = %+v, want token %s of org_1", p, tok.ID)
+	}
+	if got := p.Access("devices"); got != apitoken.AccessRead {
+		t.Errorf("Access(devices) = %v, want read", got)
+	}
+	if !p.HasRole("observer") || p.HasRole("admin") {
+		t.Errorf("HasRole: observer %v admin %v, want true false", p.HasRole("observer"), p.HasRole("admin"))
+	}
+}
+
+// TestValidateErrors checks each outcome, in the documented order, and that
+// each error matches its sentinel and no other.
+func TestValidateErrors(t *testing.T) {
+	pol := testPolicy()
+	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 1}
+	tests := []struct {
+		name    string
+		spec    func(*apitoken.Spec)
+		prepare func(e *env, secret string, tok *apitoken.Token) string // returns the presented token
+		req     apitoken.Request
+		want    error
+	}{
+		{name: "ok", want: nil},
+		{name: "garbage", prepare: func(*env, string, *apitoken.Token) string { return "hello" }, want: apitoken.ErrMalformed},
+		{name: "other prefix", prepare: func(e *env, s string, _ *apitoken.Token) string {
+			pol := testPolicy()
+			pol.Prefix = "acmf"
+			other, _ := apitoken.NewIssuer(memstore.New(), pol)
+			sec, _, err := other.Issue(context.Background(), orgSpec())
+			if err != nil {
+				panic(err)
+			}
+			return sec.Reveal()
+		}, want: apitoken.ErrMalformed},
+		{name: "typo", prepare: func(_ *env, s string, _ *apitoken.Token) string {
+			b := []byte(s)
+			b[10] ^= 1 // '0'<->'1', 'A'<->'@'... keep it base62 or not: malformed either way
+			return string(b)
+		}, want: apitoken.ErrMalformed},
+		{name: "unknown", prepare: func(e *env, _ string, _ *apitoken.Token) string {
+			other, _ := apitoken.NewIssuer(memstore.New(), testPolicy())
+			sec, _, _ := other.Issue(context.Background(), orgSpec())
+			return sec.Reveal()
+		}, want: apitoken.ErrUnknown},
+		{name: "deleted", prepare: func(e *env, s string, tok *apitoken.Token) string {
+			must(e.iss.Delete(context.Background(), tok.ID))
+			return s
+		}, want: apitoken.ErrUnknown},
+		{name: "other org", req: apitoken.Request{IP: officeIP, Org: "org_2", API: "devices", Access: apitoken.AccessRead}, want: apitoken.ErrUnknown},
+		{name: "revoked", prepare: func(e *env, s string, tok *apitoken.Token) string {
+			must(e.iss.Revoke(context.Background(), tok.ID))
+			return s
+		}, want: apitoken.ErrRevoked},
+		{name: "revoked and expired", prepare: func(e *env, s string, tok *apitoken.Token) string {
+			must(e.iss.Revoke(context.Background(), tok.ID))
+			e.clock.Advance(24 * time.Hour)
+			return s
+		}, spec: func(s *apitoken.Spec) { s.Lifetime = apitoken.Hours(1) }, want: apitoken.ErrRevoked},
+		{name: "expired", spec: func(s *apitoken.Spec) { s.Lifetime = apitoken.Minutes(30) }, prepare: func(e *env, s string, _ *apitoken.Token) string {
+			e.clock.Advance(30 * time.Minute)
+			return s
+		}, want: apitoken.ErrExpired},
+		{name: "just before expiry", spec: func(s *apitoken.Spec) { s.Lifetime = apitoken.Minutes(30) }, prepare: func(e *env, s string, _ *apitoken.Token) string {
+			e.clock.Advance(30*time.Minute - time.Nanosecond)
+			return s
+		}, want: nil},
+		{name: "idle, never used", prepare: func(e *env, s string, _ *apitoken.Token) string {
+			e.clock.Advance(apitoken.DefaultIdleTimeout + time.Second)
+			return s
+		}, want: apitoken.ErrIdle},
+		{name: "idle, used long ago", prepare: func(e *env, s string, _ *apitoken.Token) string {
+			e.clock.Advance(10 * 24 * time.Hour)
+			mustValidate(e, s)
+			must(e.v.Flush(context.Background()))
+			e.clock.Advance(apitoken.DefaultIdleTimeout + time.Second)
+			return s
+		}, want: apitoken.ErrIdle},
+		{name: "not idle, used recently", prepare: func(e *env, s string, _ *apitoken.Token) string {
+			e.clock.Advance(80 * 24 * time.Hour)
+			mustValidate(e, s)
+			must(e.v.Flush(context.Background()))
+			e.clock.Advance(80 * 24 * time.Hour)
+			return s
+		}, want: nil},
+		{name: "not idle, use not yet flushed", prepare: func(e *env, s string, _ *apitoken.Token) string {
+			e.clock.Advance(80 * 24 * time.Hour)
+			mustValidate(e, s)
+			e.clock.Advance(80 * 24 * time.Hour)
+			return s
+		}, want: nil},
+		{name: "named filter denies", spec: func(s *apitoken.Spec) { s.IPFilter = "office" },
+			req: apitoken.Request{IP: otherIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead}, want: apitoken.ErrIPNotAllowed},
+		{name: "named filter allows", spec: func(s *apitoken.Spec) { s.IPFilter = "office" }, want: nil},
+		{name: "IPv4-mapped IPv6 matches IPv4 prefix", spec: func(s *apitoken.Spec) { s.IPFilter = "office" },
+			req: apitoken.Request{IP: netip.MustParseAddr("::ffff:10.1.2.3"), Org: "org_1", API: "devices", Access: apitoken.AccessRead}, want: nil},
+		{name: "IPv6 in filter", spec: func(s *apitoken.Spec) { s.IPFilter = "office" },
+			req: apitoken.Request{IP: netip.MustParseAddr("2001:db8::1"), Org: "org_1", API: "devices", Access: apitoken.AccessRead}, want: nil},
+		{name: "missing address denied", spec: func(s *apitoken.Spec) { s.IPFilter = "office" },
+			req: apitoken.Request{Org: "org_1", API: "devices", Access: apitoken.AccessRead}, want: apitoken.ErrIPNotAllowed},
+		{name: "inline prefixes", spec: func(s *apitoken.Spec) { s.IPPrefixes = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} },
+			req: apitoken.Request{IP: otherIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead}, want: nil},
+		{name: "inline prefixes deny", spec: func(s *apitoken.Spec) { s.IPPrefixes = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} },
+			want: apitoken.ErrIPNotAllowed},
+		{name: "needs full", req: apitoken.Request{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessFull}, want: apitoken.ErrForbidden},
+		{name: "other API", req: apitoken.Request{IP: officeIP, Org: "org_1", API: "billing", Access: apitoken.AccessRead}, want: apitoken.ErrForbidden},
+		{name: "direct grant", spec: func(s *apitoken.Spec) { s.Grants = apitoken.Grants{"billing": apitoken.AccessFull} },
+			req: apitoken.Request{IP: officeIP, Org: "org_1", API: "billing", Access: apitoken.AccessFull}, want: nil},
+		{name: "resource outside scope", spec: func(s *apitoken.Spec) { s.Resources = []string{"site-a"} },
+			req: apitoken.Request{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead, Resource: "site-b"}, want: apitoken.ErrForbidden},
+		{name: "resource inside scope", spec: func(s *apitoken.Spec) { s.Resources = []string{"site-a"} },
+			req: apitoken.Request{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead, Resource: "site-a"}, want: nil},
+		{name: "rate limited", prepare: func(e *env, s string, _ *apitoken.Token) string {
+			mustValidate(e, s) // burst of 1 used
+			return s
+		}, want: apitoken.ErrRateLimited},
+		{name: "own limit overrides default", spec: func(s *apitoken.Spec) { s.RateLimit = &apitoken.Limit{Rate: 1, Burst: 5} }, prepare: func(e *env, s string, _ *apitoken.Token) string {
+			mustValidate(e, s)
+			return s
+		}, want: nil},
+		{name: "IP checked before access", spec: func(s *apitoken.Spec) { s.IPFilter = "office" },
+			req: apitoken.Request{IP: otherIP, Org: "org_1", API: "billing", Access: apitoken.AccessFull}, want: apitoken.ErrIPNotAllowed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, pol, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
+			spec := orgSpec()
+			if tc.spec != nil {
+				tc.spec(&spec)
+			}
+			secret, tok := e.issue(t, spec)
+			presented := secret
+			if tc.prepare != nil {
+				presented = tc.prepare(e, secret, tok)
+			}
+			req := tc.req
+			if req == (apitoken.Request{}) {
+				req = readDev
+			}
+			p, err := e.v.Validate(context.Background(), presented, req)
+			if tc.want == nil {
+				if err != nil || p == nil {
+					t.Fatalf("Validate = %v, %v; want a principal", p, err)
+				}
+				return
+			}
+			if p != nil || !only(err, tc.want) {
+				t.Fatalf("Validate = %v, %v; want only %v", p, err, tc.want)
+			}
+			var rl *apitoken.RateLimitError
+			if errors.As(err, &rl) && rl.RetryAfter() <= 0 {
+				t.Errorf("RetryAfter = %v, want > 0", rl.RetryAfter())
+			}
+		})
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func mustValidate(e *env, s string) {
+	if _, err := e.v.Validate(context.Background(), s, readDev); err != nil {
+		panic(fmt.Sprintf("Validate = %v", err))
+	}
+}
+
+func TestSentinelsDistinct(t *testing.T) {
+	for i, a := range allSentinels {
+		for j, b := range allSentinels {
+			if (i == j) != errors.Is(a, b) {
+				t.Errorf("errors.Is(%v, %v) = %v", a, b, errors.Is(a, b))
+			}
+		}
+	}
+}
+
+// TestMalformedNeverReachesStore changes every character of a token in turn:
+// each variant is ErrMalformed and the store is never asked.
+func TestMalformedNeverReachesStore(t *testing.T) {
+	e := newEnv(t, testPolicy())
+	secret, _ := e.issue(t, orgSpec())
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	n := 0
+	for i := len("acme_"); i < len(secret); i++ {
+		for _, c := range []byte(alphabet) {
+			if c == secret[i] {
+				continue
+			}
+			b := []byte(secret)
+			b[i] = c
+			if _, err := e.v.Validate(context.Background(), string(b), readDev); !errors.Is(err, apitoken.ErrMalformed) {
+				t.Fatalf("Validate(typo at %d) = %v, want ErrMalformed", i, err)
+			}
+			n++
+		}
+	}
+	if got := e.store.getByHash.Load(); got != 0 {
+		t.Errorf("store lookups for %d malformed tokens = %d, want 0", n, got)
+	}
+}
+
+func TestRevokeAndDeleteTakeEffectAtOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	s1, t1 := e.issue(t, orgSpec())
+	s2, t2 := e.issue(t, orgSpec())
+	mustValidate(e, s1)
+	mustValidate(e, s2)
+	must(e.iss.Revoke(ctx, t1.ID))
+	must(e.iss.Delete(ctx, t2.ID))
+	if _, err := e.v.Validate(ctx, s1, readDev); !errors.Is(err, apitoken.ErrRevoked) {
+		t.Errorf("after Revoke: Validate = %v, want ErrRevoked", err)
+	}
+	if _, err := e.v.Validate(ctx, s2, readDev); !errors.Is(err, apitoken.ErrUnknown) {
+		t.Errorf("after Delete: Validate = %v, want ErrUnknown", err)
+	}
+}
+
+func TestRevokeRacingValidate(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	s, tok := e.issue(t, orgSpec())
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	failures := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				_, err := e.v.Validate(ctx, s, readDev)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, apitoken.ErrRevoked) {
+					failures <- err
+				}
+				return
+			}
+		})
+	}
+	must(e.iss.Revoke(ctx, tok.ID))
+	// From here on, no validation may succeed.
+	for range 100 {
+		if _, err := e.v.Validate(ctx, s, readDev); err == nil {
+			t.Fatal("Validate succeeded after Revoke returned")
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Errorf("Validate during revoke = %v, want nil or ErrRevoked", err)
+	}
+}
+
+// TestLastUsedBatched: 1,000 validations within a flush interval cost no
+// store write until the flush, and then exactly one.
+func TestLastUsedBatched(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	s, tok := e.issue(t, orgSpec())
+	for i := range 1000 {
+		e.clock.Advance(time.Millisecond)
+		if _, err := e.v.Validate(ctx, s, readDev); err != nil {
+			t.Fatalf("Validate #%d = %v", i, err)
+		}
+	}
+	if got := e.store.touches.Load(); got != 0 {
+		t.Fatalf("store writes before flush = %d, want 0", got)
+	}
+	must(e.v.Flush(ctx))
+	if got, touched := e.store.touches.Load(), e.store.touched.Load(); got != 1 || touched != 1 {
+		t.Fatalf("after flush: %d writes for %d tokens, want 1 for 1", got, touched)
+	}
+	got, err := e.iss.Get(ctx, tok.ID)
+	must(err)
+	if want := e.clock.Now(); !got.LastUsedAt.Equal(want) {
+		t.Errorf("LastUsedAt = %v, want %v", got.LastUsedAt, want)
+	}
+	must(e.v.Flush(ctx))
+	if got := e.store.touches.Load(); got != 1 {
+		t.Errorf("writes after an empty flush = %d, want 1", got)
+	}
+}
+
+func TestFlushFailureKeepsUses(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	s, tok := e.issue(t, orgSpec())
+	mustValidate(e, s)
+	e.store.down.Store(true)
+	if err := e.v.Flush(ctx); err == nil {
+		t.Fatal("Flush with the store down = nil, want error")
+	}
+	e.store.down.Store(false)
+	must(e.v.Flush(ctx))
+	got, err := e.iss.Get(ctx, tok.ID)
+	must(err)
+	if !got.LastUsedAt.Equal(t0) {
+		t.Errorf("LastUsedAt = %v, want %v", got.LastUsedAt, t0)
+	}
+}
+
+func TestStoreDownFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	s, _ := e.issue(t, orgSpec())
+	e.store.down.Store(true)
+	p, err := e.v.Validate(ctx, s, readDev)
+	if p != nil || !only(err, apitoken.ErrStoreUnavailable) {
+		t.Fatalf("store down: Validate = %v, %v; want only ErrStoreUnavailable", p, err)
+	}
+	e.store.down.Store(false)
+	if _, err := e.v.Validate(ctx, s, readDev); err != nil {
+		t.Fatalf("store back: Validate = %v, want nil", err)
+	}
+}
+
+type failingLimiter struct{}
+
+func (failingLimiter) Allow(context.Context, apitoken.LimitKey, apitoken.Limit, time.Time) (apitoken.Decision, error) {
+	return apitoken.Decision{}, errDown
+}
+
+func TestLimiterDownFailsClosed(t *testing.T) {
+	pol := testPolicy()
+	pol.OrgRateLimit = apitoken.Limit{Rate: 10, Burst: 10}
+	e := newEnv(t, pol, apitoken.WithLimiter(failingLimiter{}))
+	s, _ := e.issue(t, orgSpec())
+	if p, err := e.v.Validate(context.Background(), s, readDev); p != nil || !only(err, apitoken.ErrStoreUnavailable) {
+		t.Fatalf("Validate = %v, %v; want only ErrStoreUnavailable", p, err)
+	}
+}
+
+func userSpec(user string) apitoken.Spec {
+	return apitoken.Spec{Kind: apitoken.KindUser, OwnerID: user, Name: "laptop"}
+}
+
+func TestUserTokens(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	e.dir.set("u1", "org_1", &apitoken.Membership{Roles: []string{"operator"}})
+	e.dir.set("u1", "org_2", &apitoken.Membership{Roles: []string{"observer"}})
+	s, _ := e.issue(t, userSpec("u1"))
+	fullDev := func(org string) apitoken.Request {
+		return apitoken.Request{IP: officeIP, Org: org, API: "devices", Access: apitoken.AccessFull}
+	}
+
+	p, err := e.v.Validate(ctx, s, fullDev("org_1"))
+	if err != nil || p.UserID != "u1" || p.OrgID != "org_1" || !p.HasRole("operator") {
+		t.Fatalf("org_1: Validate = %+v, %v; want user u1 acting as operator in org_1", p, err)
+	}
+	if _, err := e.v.Validate(ctx, s, fullDev("org_2")); !errors.Is(err, apitoken.ErrForbidden) {
+		t.Errorf("org_2 (observer) full access: Validate = %v, want ErrForbidden", err)
+	}
+	if _, err := e.v.Validate(ctx, s, apitoken.Request{Org: "org_2", API: "devices", Access: apitoken.AccessRead}); err != nil {
+		t.Errorf("org_2 read: Validate = %v, want nil", err)
+	}
+	if _, err := e.v.Validate(ctx, s, fullDev("org_3")); !errors.Is(err, apitoken.ErrForbidden) {
+		t.Errorf("org_3 (no access): Validate = %v, want ErrForbidden", err)
+	}
+	// Privileges are the user's current ones.
+	e.dir.set("u1", "org_1", &apitoken.Membership{Roles: []string{"observer"}})
+	if _, err := e.v.Validate(ctx, s, fullDev("org_1")); !errors.Is(err, apitoken.ErrForbidden) {
+		t.Errorf("after demotion: Validate = %v, want ErrForbidden", err)
+	}
+	e.dir.set("u1", "org_1", nil)
+	if _, err := e.v.Validate(ctx, s, readDev); !errors.Is(err, apitoken.ErrForbidden) {
+		t.Errorf("after removal: Validate = %v, want ErrForbidden", err)
+	}
+	e.dir.mu.Lock()
+	e.dir.err = errDown
+	e.dir.mu.Unlock()
+	if p, err := e.v.Validate(ctx, s, apitoken.Request{Org: "org_2"}); p != nil || !only(err, apitoken.ErrStoreUnavailable) {
+		t.Errorf("directory down: Validate = %v, %v; want only ErrStoreUnavailable", p, err)
+	}
+}
+
+func TestUserTokenScopeNarrows(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	e.dir.set("u1", "org_1", &apitoken.Membership{Roles: []string{"admin"}, Resources: []string{"site-a", "site-b"}})
+	spec := userSpec("u1")
+	spec.Grants = apitoken.Grants{"devices": apitoken.AccessRead}
+	spec.Resources = []string{"site-a"}
+	s, _ := e.issue(t, spec)
+	tests := []struct {
+		req  apitoken.Request
+		want error
+	}{
+		{apitoken.Request{Org: "org_1", API: "devices", Access: apitoken.AccessRead, Resource: "site-a"}, nil},
+		{apitoken.Request{Org: "org_1", API: "devices", Access: apitoken.AccessFull, Resource: "site-a"}, apitoken.ErrForbidden},
+		{apitoken.Request{Org: "org_1", API: "billing", Access: apitoken.AccessRead}, apitoken.ErrForbidden},
+		{apitoken.Request{Org: "org_1", API: "devices", Access: apitoken.AccessRead, Resource: "site-b"}, apitoken.ErrForbidden},
+	}
+	for _, tc := range tests {
+		if _, err := e.v.Validate(ctx, s, tc.req); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Errorf("Validate(%+v) = %v, want %v", tc.req, err, tc.want)
+		}
+	}
+}
+
+func TestUserTokensWithoutDirectoryFailClosed(t *testing.T) {
+	store := memstore.New()
+	iss, _ := apitoken.NewIssuer(store, testPolicy())
+	v, err := apitoken.NewValidator(store, testPolicy())
+	must(err)
+	s, _, err := iss.Issue(context.Background(), userSpec("u1"))
+	must(err)
+	if _, err := v.Validate(context.Background(), s.Reveal(), apitoken.Request{}); !errors.Is(err, apitoken.ErrForbidden) {
+		t.Errorf("Validate = %v, want ErrForbidden", err)
+	}
+}
+
+// TestRateLimitBudgets: all tokens of one user share one budget; org tokens
+// have one each.
+func TestRateLimitBudgets(t *testing.T) {
+	ctx := context.Background()
+	pol := testPolicy()
+	pol.UserRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 3}
+	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 2}
+	lim := apitoken.NewLocalLimiter()
+	e := newEnv(t, pol, apitoken.WithLimiter(lim))
+	e.dir.set("u1", "org_1", &apitoken.Membership{Roles: []string{"observer"}})
+	u1a, _ := e.issue(t, userSpec("u1"))
+	u1b, _ := e.issue(t, userSpec("u1"))
+	count := func(tokens ...string) (ok int) {
+		for range 5 {
+			for _, s := range tokens {
+				if _, err := e.v.Validate(ctx, s, readDev); err == nil {
+					ok++
+				} else if !errors.Is(err, apitoken.ErrRateLimited) {
+					t.Fatalf("Validate = %v", err)
+				}
+			}
+		}
+		return ok
+	}
+	if got := count(u1a, u1b); got != 3 {
+		t.Errorf("two tokens of one user: %d allowed, want 3 (one shared burst)", got)
+	}
+	// The host can charge the same budget, e.g. for logins.
+	if d, err := lim.Allow(ctx, apitoken.UserKey("u1"), pol.UserRateLimit, e.clock.Now()); err != nil || d.Allowed {
+		t.Errorf("host charge to exhausted user budget = %+v, %v; want denied", d, err)
+	}
+	o1, _ := e.issue(t, orgSpec())
+	o2, _ := e.issue(t, orgSpec())
+	if got := count(o1, o2); got != 4 {
+		t.Errorf("two org tokens: %d allowed, want 4 (a burst each)", got)
+	}
+	// Time refills the bucket.
+	e.clock.Advance(time.Hour)
+	if got := count(o1); got != 1 {
+		t.Errorf("after an hour: %d allowed, want 1", got)
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	oldKey := []byte("old-key-old-key-old-key-old-key-")
+	newKey := []byte("new-key-new-key-new-key-new-key-")
+	store := memstore.New()
+	issOld, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithHashKeys(oldKey))
+	must(err)
+	s, tok, err := issOld.Issue(ctx, orgSpec())
+	must(err)
+	vNew, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys(newKey))
+	must(err)
+	if _, err := vNew.Validate(ctx, s.Reveal(), readDev); !errors.Is(err, apitoken.ErrUnknown) {
+		t.Fatalf("new key only: Validate = %v, want ErrUnknown", err)
+	}
+	vRing, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys(newKey, oldKey))
+	must(err)
+	p, err := vRing.Validate(ctx, s.Reveal(), readDev)
+	if err != nil || !p.KeyOutdated {
+		t.Fatalf("ring: Validate = %+v, %v; want KeyOutdated principal", p, err)
+	}
+	issNew, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithHashKeys(newKey, oldKey))
+	must(err)
+	must(issNew.Rehash(ctx, s.Reveal()))
+	p, err = vNew.Validate(ctx, s.Reveal(), readDev)
+	if err != nil || p.KeyOutdated || p.TokenID != tok.ID {
+		t.Fatalf("after Rehash: Validate = %+v, %v; want current-key principal", p, err)
+	}
+	if _, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys([]byte("short"))); err == nil {
+		t.Error("NewValidator with a 5-byte key = nil error, want error")
+	}
+}
+
+func TestRegenerateGrace(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	old, tok := e.issue(t, orgSpec())
+	s, tok2, err := e.iss.Regenerate(ctx, tok.ID, apitoken.Months(3), apitoken.WithGrace(time.Hour))
+	must(err)
+	if tok2.ID != tok.ID || tok2.Hint == tok.Hint || s.Reveal() == old {
+		t.Fatalf("Regenerate kept ID %v, changed hint %v, new secret %v", tok2.ID == tok.ID, tok2.Hint != tok.Hint, s.Reveal() != old)
+	}
+	if want := time.Date(2026, 4, 30, 12, 0, 0, 0, time.UTC); !tok2.ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v (3 months from 31 Jan)", tok2.ExpiresAt, want)
+	}
+	for _, sec := range []string{old, s.Reveal()} {
+		if _, err := e.v.Validate(ctx, sec, readDev); err != nil {
+			t.Errorf("within grace: Validate = %v, want nil", err)
+		}
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.v.Validate(ctx, old, readDev); !errors.Is(err, apitoken.ErrExpired) {
+		t.Errorf("after grace: old secret Validate = %v, want ErrExpired", err)
+	}
+	if _, err := e.v.Validate(ctx, s.Reveal(), readDev); err != nil {
+		t.Errorf("after grace: new secret Validate = %v, want nil", err)
+	}
+	// Without grace the old secret stops at once.
+	s3, _, err := e.iss.Regenerate(ctx, tok.ID, apitoken.Lifetime{})
+	must(err)
+	if _, err := e.v.Validate(ctx, s.Reveal(), readDev); !errors.Is(err, apitoken.ErrUnknown) {
+		t.Errorf("no grace: old secret Validate = %v, want ErrUnknown", err)
+	}
+	if _, err := e.v.Validate(ctx, s3.Reveal(), readDev); err != nil {
+		t.Errorf("no grace: new secret Validate = %v, want nil", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	s, tok := e.issue(t, orgSpec())
+	mustValidate(e, s)
+	must(e.v.Close(ctx))
+	must(e.v.Close(ctx))
+	if _, err := e.v.Validate(ctx, s, readDev); !errors.Is(err, apitoken.ErrClosed) {
+		t.Errorf("after Close: Validate = %v, want ErrClosed", err)
+	}
+	got, err := e.iss.Get(ctx, tok.ID)
+	must(err)
+	if !got.LastUsedAt.Equal(t0) {
+		t.Errorf("Close did not flush: LastUsedAt = %v, want %v", got.LastUsedAt, t0)
+	}
+}
+
+func TestRunFlushesEachInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &faultStore{Store: memstore.New()}
+		iss, _ := apitoken.NewIssuer(store, testPolicy())
+		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithFlushInterval(10*time.Second))
+		must(err)
+		s, _, err := iss.Issue(t.Context(), orgSpec())
+		must(err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- v.Run(ctx) }()
+		for round := int64(1); round <= 3; round++ {
+			if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Second) // fake time inside the bubble
+			synctest.Wait()
+			if got := store.touches.Load(); got != round {
+				t.Fatalf("after %d intervals: %d flushes, want %d", round, got, round)
+			}
+		}
+		if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+		if got := store.touches.Load(); got != 4 {
+			t.Errorf("Run did not flush on exit: %d flushes, want 4", got)
+		}
+	})
+}
+
+func TestValidatorOptions(t *testing.T) {
+	store := memstore.New()
+	if _, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithBatchSize(5)); err == nil {
+		t.Error("NewValidator(WithBatchSize) = nil error, want error")
+	}
+	if _, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithLimiter(apitoken.NewLocalLimiter())); err == nil {
+		t.Error("NewIssuer(WithLimiter) = nil error, want error")
+	}
+	if _, err := apitoken.NewValidator(nil, testPolicy()); err == nil {
+		t.Error("NewValidator(nil store) = nil error, want error")
+	}
+	if _, err := apitoken.NewValidator(store, apitoken.Policy{Prefix: "Bad"}); !errors.Is(err, apitoken.ErrPolicy) {
+		t.Errorf("NewValidator(bad policy) = %v, want ErrPolicy", err)
+	}
+	if _, err := apitoken.NewValidator(store, testPolicy(), apitoken.Option{}); err == nil {
+		t.Error("NewValidator(zero Option) = nil error, want error")
+	}
+}

@@ -43,24 +43,27 @@ type Store interface {
 	// is stored.
 	Update(ctx context.Context, t *Token) error
 
-	// Revoke marks the token revoked at the given instant and increments its
-	// Version. Revoking a revoked token succeeds and keeps the first
-	// RevokedAt (idempotent). A missing token is ErrNotFound.
+	// Revoke sets the token's RevokedAt and UpdatedAt to at and increments
+	// its Version. Revoking a revoked token succeeds and changes nothing
+	// (idempotent: the first RevokedAt stays). A missing token is
+	// ErrNotFound.
 	Revoke(ctx context.Context, id string, at time.Time) error
 
-	// RevokeAll revokes, in one atomic step, every not yet revoked token
-	// whose OwnerID is ownerID, and returns how many it revoked.
+	// RevokeAll revokes, in one atomic step and as Revoke does, every not
+	// yet revoked token whose OwnerID is ownerID, and returns how many it
+	// revoked.
 	RevokeAll(ctx context.Context, ownerID string, at time.Time) (int, error)
 
 	// Delete removes the token. A missing token is ErrNotFound.
 	Delete(ctx context.Context, id string) error
 
 	// List returns the tokens matching f in ascending ID order (creation
-	// order for UUID v7 IDs), at most f.Limit of them (a store may cap the
-	// limit; zero means the store's default), and a cursor for the next page
-	// (empty on the last page). Pages are stable: a token created or deleted
-	// between pages does not make another be skipped or repeated. A cursor
-	// the store did not issue is ErrBadCursor.
+	// order for UUID v7 IDs), f.PageSize() of them at most, and a cursor
+	// for the next page. Next is empty when no token follows; on a last page
+	// that is exactly full it may be set, and following it then yields an
+	// empty page with an empty Next. Pages are stable: a token created or
+	// deleted between pages does not make another be skipped or repeated.
+	// A malformed cursor is ErrBadCursor.
 	List(ctx context.Context, f Filter) (Page, error)
 
 	// Touch records uses in one batch: each token's LastUsedAt becomes the
@@ -68,9 +71,11 @@ type Store interface {
 	// skipped. Touch does not change Version or UpdatedAt.
 	Touch(ctx context.Context, uses []Use) error
 
-	// Prune deletes up to r.Limit tokens matching r and returns how many it
-	// deleted. The criteria are re-checked at deletion, in the same atomic
-	// step, so a token touched after a scan began is not deleted.
+	// Prune deletes min(r.Limit, number matching) tokens matching r and
+	// returns how many it deleted, so a count below r.Limit means nothing
+	// else matched. The criteria are re-checked at deletion, in the same
+	// atomic step, so a token touched after a scan began is not deleted.
+	// Stores may run Prune from several processes at once.
 	Prune(ctx context.Context, r PruneRequest) (int, error)
 }
 
@@ -79,7 +84,7 @@ type Filter struct {
 	OwnerID string
 	OrgID   string
 	Kind    Kind
-	// Limit is the page size; zero means the store's default (100).
+	// Limit is the page size; see [Filter.PageSize].
 	Limit int
 	// Cursor continues a previous List; empty starts at the beginning.
 	Cursor string
@@ -131,7 +136,7 @@ func (f Filter) Matches(t *Token) bool {
 }
 
 // DefaultPageSize is the page size of a [Filter] with a zero Limit;
-// MaxPageSize is the largest a store must honour.
+// MaxPageSize is the largest; stores honour every size in between.
 const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000

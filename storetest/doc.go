@@ -1,0 +1,41 @@
+// Package storetest is the conformance suite for [apitoken.Store]
+// implementations. Every store in this module runs it, and a third-party
+// store that passes [Run] works with the apitoken package.
+//
+// Each clause of the Store contract in package apitoken is checked under a
+// subtest named after it (Get/MissingIsErrNotFound, Revoke/Idempotent,
+// List/CursorPastEnd, …), so a failure points at the sentence the store
+// breaks, and reports what it got and what the contract wants. The suite
+// uses the standard library only, never sleeps, and makes expired, idle and
+// revoked records by writing instants relative to a fixed time, truncated to
+// microseconds so SQL stores round-trip them exactly.
+//
+// Recipe for a store author (newStore returns a fresh, empty store for each
+// subtest and registers its own cleanup; use [Namespace] to keep subtests
+// apart on one shared server):
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) apitoken.Store {
+//			s := mystore.New(client, mystore.WithKeyPrefix(storetest.Namespace(t)))
+//			t.Cleanup(func() { s.Close(context.Background()) })
+//			return s
+//		})
+//	}
+//
+// [Bench] takes the same kind of constructor and measures the operations
+// whose cost matters (lookups by hash, last-used batches, creation), so the
+// numbers of different stores are comparable.
+//
+// Concurrency: subtests call t.Parallel, each on its own store. The
+// Concurrent/… clauses (revoke racing a lookup, no lost last-used updates,
+// atomic uniqueness and per-owner bounds, one winner among racing updates)
+// are written for the race detector: run the suite with go test -race. They
+// also check outcomes, but a store that shares memory unsafely is only
+// reliably caught under -race.
+//
+// Versioning: the suite is versioned by [Version]. A clause that tightens
+// the contract raises it and is listed in the CHANGELOG as a breaking change
+// for store authors. Optional capabilities, when there are any, are tested
+// only when the store implements them and are skipped with a reason
+// otherwise; version 1 has none.
+package storetest

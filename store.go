@@ -171,3 +171,38 @@ func DecodeCursor(c string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// LookupLimiter is an optional capability of a [Store] that also keeps
+// rate-limit budgets (such as a Redis store): it looks a token up and takes
+// its rate-limit decision in one round trip. A [Validator] uses it when it is
+// given the store itself as its limiter (WithLimiter(store)).
+type LookupLimiter interface {
+	Store
+	Limiter
+	// GetByHashAllow does what GetByHash does and, when the token is found
+	// and neither revoked nor expired at now, takes one request from its
+	// budget: TokenKey(ID) for org tokens, UserKey(OwnerID) for user
+	// tokens, under the token's RateLimit if set, else the default for its
+	// kind. It returns a nil Decision when it took none (zero limit,
+	// revoked or expired token). The budget is shared with Allow under the
+	// same key.
+	GetByHashAllow(ctx context.Context, h Hash, defaults LimitDefaults, now time.Time) (*Token, *Decision, error)
+}
+
+// LimitDefaults are the policy's default limits, for [LookupLimiter].
+type LimitDefaults struct {
+	Org  Limit // per org token
+	User Limit // per user
+}
+
+// LimitFor returns the budget key and limit that apply to t under d.
+func (d LimitDefaults) LimitFor(t *Token) (LimitKey, Limit) {
+	key, limit := TokenKey(t.ID), d.Org
+	if t.Kind == KindUser {
+		key, limit = UserKey(t.OwnerID), d.User
+	}
+	if t.RateLimit != nil {
+		limit = *t.RateLimit
+	}
+	return key, limit
+}

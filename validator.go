@@ -139,6 +139,9 @@ type Validator struct {
 	seed    maphash.Seed
 	pending [pendingShards]pendingShard
 	flushMu sync.Mutex // one flush at a time
+
+	defaults LimitDefaults
+	combined LookupLimiter // the store, when it is also the limiter
 }
 
 const pendingShards = 32
@@ -151,7 +154,10 @@ type pendingShard struct {
 
 // NewValidator returns a Validator reading tokens from store under policy.
 // It takes the options WithHashKeys, WithClock, WithLimiter, WithUsers,
-// WithFlushInterval and WithLogger. It starts no goroutine. An invalid
+// WithFlushInterval and WithLogger. It starts no goroutine. Given a store
+// that implements [LookupLimiter] as its own limiter (WithLimiter(store)),
+// it looks up and rate-limits in one store round trip; the budget is then
+// charged before the IP and access checks. An invalid
 // policy is a [*PolicyError]; a bad option is an error naming it.
 func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error) {
 	if store == nil {
@@ -165,7 +171,11 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 	if err != nil {
 		return nil, err
 	}
-	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed()}
+	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed(),
+		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit}}
+	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil && Limiter(ll) == cfg.limiter {
+		v.combined = ll
+	}
 	for i := range v.pending {
 		v.pending[i].m = make(map[string]time.Time)
 	}
@@ -187,11 +197,11 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 	if err != nil || len(s.v) <= len(v.pol.prefix) || s.v[len(v.pol.prefix)] != '_' || s.v[:len(v.pol.prefix)] != v.pol.prefix {
 		return nil, ErrMalformed
 	}
-	t, h, key, err := v.lookup(ctx, s.v)
+	now := v.cfg.clock()
+	t, h, key, d, err := v.lookup(ctx, s.v, now)
 	if err != nil {
 		return nil, err
 	}
-	now := v.cfg.clock()
 	usedPrev := !equal(t.Hash, h) // lookup guarantees one of the two matches
 	if t.Kind == KindOrg && req.Org != "" && req.Org != t.OrgID {
 		return nil, ErrUnknown // from another org, a foreign token does not exist
@@ -223,6 +233,12 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 		return nil, ErrForbidden
 	}
 	v.noteUse(t.ID, now)
+	if d != nil {
+		if !d.Allowed {
+			return nil, &RateLimitError{Decision: *d}
+		}
+		return p, nil
+	}
 	if err := v.rateLimit(ctx, t, now); err != nil {
 		return nil, err
 	}
@@ -230,21 +246,30 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 }
 
 // lookup finds the token whose hash (under any key of the ring) matches s.
-func (v *Validator) lookup(ctx context.Context, s string) (*Token, Hash, int, error) {
+// With a LookupLimiter store as limiter it also returns the rate-limit
+// decision taken in the same round trip (nil if none was taken).
+func (v *Validator) lookup(ctx context.Context, s string, now time.Time) (*Token, Hash, int, *Decision, error) {
 	for i := range v.hash.keys() {
 		h := v.hash.sum(i, s)
-		t, err := v.store.GetByHash(ctx, h)
+		var t *Token
+		var d *Decision
+		var err error
+		if v.combined != nil {
+			t, d, err = v.combined.GetByHashAllow(ctx, h, v.defaults, now)
+		} else {
+			t, err = v.store.GetByHash(ctx, h)
+		}
 		switch {
 		case err == nil:
 			if !equal(t.Hash, h) && (t.PrevHash.IsZero() || !equal(t.PrevHash, h)) {
-				return nil, h, i, ErrUnknown // a store that matched loosely
+				return nil, h, i, nil, ErrUnknown // a store that matched loosely
 			}
-			return t, h, i, nil
+			return t, h, i, d, nil
 		case !errors.Is(err, ErrNotFound):
-			return nil, h, i, fmt.Errorf("apitoken: validate: %w: %w", ErrStoreUnavailable, err)
+			return nil, h, i, nil, fmt.Errorf("apitoken: validate: %w: %w", ErrStoreUnavailable, err)
 		}
 	}
-	return nil, Hash{}, 0, ErrUnknown
+	return nil, Hash{}, 0, nil, ErrUnknown
 }
 
 // idle reports whether t has been unused longer than the idle timeout,
@@ -285,13 +310,7 @@ func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) erro
 	if v.cfg.limiter == nil {
 		return nil
 	}
-	key, limit := TokenKey(t.ID), v.pol.orgLimit
-	if t.Kind == KindUser {
-		key, limit = UserKey(t.OwnerID), v.pol.userLimit
-	}
-	if t.RateLimit != nil {
-		limit = *t.RateLimit
-	}
+	key, limit := v.defaults.LimitFor(t)
 	if limit.IsZero() {
 		return nil
 	}

@@ -622,3 +622,64 @@ func TestValidatorOptions(t *testing.T) {
 		t.Error("NewValidator(zero Option) = nil error, want error")
 	}
 }
+
+// lookupLimiter is a LookupLimiter over memstore and a LocalLimiter that
+// counts its round trips.
+type lookupLimiter struct {
+	*memstore.Store
+	lim      *apitoken.LocalLimiter
+	combined int
+	separate int
+}
+
+func (s *lookupLimiter) Allow(ctx context.Context, k apitoken.LimitKey, l apitoken.Limit, now time.Time) (apitoken.Decision, error) {
+	s.separate++
+	return s.lim.Allow(ctx, k, l, now)
+}
+
+func (s *lookupLimiter) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	s.separate++
+	return s.Store.GetByHash(ctx, h)
+}
+
+func (s *lookupLimiter) GetByHashAllow(ctx context.Context, h apitoken.Hash, d apitoken.LimitDefaults, now time.Time) (*apitoken.Token, *apitoken.Decision, error) {
+	s.combined++
+	t, err := s.Store.GetByHash(ctx, h)
+	if err != nil || t.Revoked() || t.Expired(now) {
+		return t, nil, err
+	}
+	key, limit := d.LimitFor(t)
+	if limit.IsZero() {
+		return t, nil, nil
+	}
+	dec, err := s.lim.Allow(ctx, key, limit, now)
+	return t, &dec, err
+}
+
+func TestLookupLimiterOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	pol := testPolicy()
+	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 2}
+	s := &lookupLimiter{Store: memstore.New(), lim: apitoken.NewLocalLimiter()}
+	iss, _ := apitoken.NewIssuer(s, pol)
+	v, err := apitoken.NewValidator(s, pol, apitoken.WithLimiter(s))
+	must(err)
+	sec, _, err := iss.Issue(ctx, orgSpec())
+	must(err)
+	for i, want := range []error{nil, nil, apitoken.ErrRateLimited} {
+		if _, err := v.Validate(ctx, sec.Reveal(), readDev); !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Fatalf("Validate #%d = %v, want %v", i, err, want)
+		}
+	}
+	if s.combined != 3 || s.separate != 0 {
+		t.Errorf("round trips: %d combined, %d separate; want 3 and 0", s.combined, s.separate)
+	}
+	// Given another limiter, the store is only a store.
+	v2, _ := apitoken.NewValidator(s, pol, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
+	if _, err := v2.Validate(ctx, sec.Reveal(), readDev); err != nil {
+		t.Fatal(err)
+	}
+	if s.combined != 3 || s.separate != 1 {
+		t.Errorf("with another limiter: %d combined, %d separate; want 3 and 1", s.combined, s.separate)
+	}
+}

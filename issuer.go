@@ -69,8 +69,9 @@ type Spec struct {
 	// instead (only if the policy allows it). Set at most one.
 	IPFilter   string
 	IPPrefixes []netip.Prefix
-	// RateLimit overrides the policy's default limit for this token (org
-	// tokens) when non-nil; a zero Limit means "no limit".
+	// RateLimit overrides the policy's limit for this org token when
+	// non-nil; a zero Limit means "no limit". User tokens may not set it:
+	// they share their user's budget.
 	RateLimit *Limit
 	Metadata  map[string]string
 	// IssuedBy, when set, is who asks: the new token may not hold a role,
@@ -227,6 +228,9 @@ func (is *Issuer) check(t *Token, by *Principal) error {
 		return policyErr("RequireIPFilter", "tokens must carry an IP filter")
 	}
 	if t.RateLimit != nil {
+		if t.Kind == KindUser {
+			return policyErr("RateLimit", "user tokens share their user's budget (Policy.UserRateLimit)")
+		}
 		if err := t.RateLimit.validate("RateLimit"); err != nil {
 			return err
 		}

@@ -161,6 +161,9 @@ func (l Lifetime) valid() bool {
 type Role struct {
 	Description string
 	Grants      Grants
+	// RateLimit, when set, is the default limit of org tokens holding the
+	// role (the highest-rate one wins among several); zero: OrgRateLimit.
+	RateLimit Limit
 }
 
 // DefaultIdleTimeout is the IdleTimeout of a Policy that sets none.
@@ -226,8 +229,9 @@ type Policy struct {
 	// MaxTokensPerOwner bounds the live (unrevoked, unexpired) tokens of one
 	// owner; zero means no bound.
 	MaxTokensPerOwner int
-	// OrgRateLimit is the default limit of each org token, UserRateLimit
-	// the default limit shared by all tokens of one user. Zero: no limit.
+	// OrgRateLimit is the default limit of each org token (see also
+	// Role.RateLimit and Spec.RateLimit); UserRateLimit is the limit shared
+	// by all tokens of one user. Zero: no limit.
 	OrgRateLimit  Limit
 	UserRateLimit Limit
 }
@@ -249,6 +253,7 @@ type policy struct {
 	maxPerOwner     int
 	orgLimit        Limit
 	userLimit       Limit
+	roleLimits      map[string]Limit
 }
 
 // Validate reports whether p is a valid policy, as the constructors do.
@@ -344,6 +349,15 @@ func (p Policy) compile() (*policy, error) {
 			return nil, policyErr("Roles", fmt.Sprintf("role %q: %v", name, err))
 		}
 		c.roles[name] = maps.Clone(r.Grants)
+		if err := r.RateLimit.validate("Roles"); err != nil {
+			return nil, policyErr("Roles", fmt.Sprintf("role %q: rate limit: %v", name, err.(*PolicyError).Detail))
+		}
+		if !r.RateLimit.IsZero() {
+			if c.roleLimits == nil {
+				c.roleLimits = map[string]Limit{}
+			}
+			c.roleLimits[name] = r.RateLimit
+		}
 	}
 	for _, r := range p.DefaultRoles {
 		if _, ok := c.roles[r]; !ok {

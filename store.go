@@ -181,28 +181,38 @@ type LookupLimiter interface {
 	Limiter
 	// GetByHashAllow does what GetByHash does and, when the token is found
 	// and neither revoked nor expired at now, takes one request from its
-	// budget: TokenKey(ID) for org tokens, UserKey(OwnerID) for user
-	// tokens, under the token's RateLimit if set, else the default for its
-	// kind. It returns a nil Decision when it took none (zero limit,
+	// budget, with the key and limit [LimitDefaults.LimitFor] gives. It
+	// returns a nil Decision when it took none (zero limit,
 	// revoked or expired token). The budget is shared with Allow under the
 	// same key.
 	GetByHashAllow(ctx context.Context, h Hash, defaults LimitDefaults, now time.Time) (*Token, *Decision, error)
 }
 
-// LimitDefaults are the policy's default limits, for [LookupLimiter].
+// LimitDefaults are the policy's limits, for [LookupLimiter] and
+// [LimitDefaults.LimitFor].
 type LimitDefaults struct {
-	Org  Limit // per org token
-	User Limit // per user
+	Org  Limit // per org token without a limit of its own or of its roles
+	User Limit // per user, shared by all of the user's tokens
+	// Roles holds the limits of roles that set one (Role.RateLimit).
+	Roles map[string]Limit
 }
 
-// LimitFor returns the budget key and limit that apply to t under d.
+// LimitFor returns the budget key and limit that apply to t: for a user
+// token, the user's budget under User; for an org token, the token's own
+// budget under its RateLimit if set, else the highest-rate limit among its
+// roles' limits, else Org. A zero Limit means no limit.
 func (d LimitDefaults) LimitFor(t *Token) (LimitKey, Limit) {
-	key, limit := TokenKey(t.ID), d.Org
 	if t.Kind == KindUser {
-		key, limit = UserKey(t.OwnerID), d.User
+		return UserKey(t.OwnerID), d.User
 	}
 	if t.RateLimit != nil {
-		limit = *t.RateLimit
+		return TokenKey(t.ID), *t.RateLimit
 	}
-	return key, limit
+	limit, found := d.Org, false
+	for _, r := range t.Roles {
+		if l, ok := d.Roles[r]; ok && (!found || l.Rate > limit.Rate) {
+			limit, found = l, true
+		}
+	}
+	return TokenKey(t.ID), limit
 }

@@ -172,7 +172,7 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 		return nil, err
 	}
 	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed(),
-		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit}}
+		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit, Roles: pol.roleLimits}}
 	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil && Limiter(ll) == cfg.limiter {
 		v.combined = ll
 	}

@@ -683,3 +683,42 @@ func TestLookupLimiterOneRoundTrip(t *testing.T) {
 		t.Errorf("with another limiter: %d combined, %d separate; want 3 and 1", s.combined, s.separate)
 	}
 }
+
+func TestLimitFor(t *testing.T) {
+	d := apitoken.LimitDefaults{
+		Org:   apitoken.Limit{Rate: 1, Burst: 1},
+		User:  apitoken.Limit{Rate: 2, Burst: 2},
+		Roles: map[string]apitoken.Limit{"bulk": {Rate: 50, Burst: 50}, "slow": {Rate: 0.5, Burst: 1}},
+	}
+	own := apitoken.Limit{Rate: 9, Burst: 9}
+	tests := []struct {
+		name    string
+		tok     apitoken.Token
+		wantKey apitoken.LimitKey
+		want    apitoken.Limit
+	}{
+		{"org default", apitoken.Token{ID: "t1", Kind: apitoken.KindOrg}, apitoken.TokenKey("t1"), d.Org},
+		{"org role", apitoken.Token{ID: "t1", Kind: apitoken.KindOrg, Roles: []string{"observer", "slow"}}, apitoken.TokenKey("t1"), d.Roles["slow"]},
+		{"highest role", apitoken.Token{ID: "t1", Kind: apitoken.KindOrg, Roles: []string{"slow", "bulk"}}, apitoken.TokenKey("t1"), d.Roles["bulk"]},
+		{"own limit", apitoken.Token{ID: "t1", Kind: apitoken.KindOrg, Roles: []string{"bulk"}, RateLimit: &own}, apitoken.TokenKey("t1"), own},
+		{"own unlimited", apitoken.Token{ID: "t1", Kind: apitoken.KindOrg, RateLimit: &apitoken.Limit{}}, apitoken.TokenKey("t1"), apitoken.Limit{}},
+		{"user", apitoken.Token{ID: "t2", Kind: apitoken.KindUser, OwnerID: "u1", Roles: []string{"bulk"}}, apitoken.UserKey("u1"), d.User},
+	}
+	for _, tc := range tests {
+		key, limit := d.LimitFor(&tc.tok)
+		if key != tc.wantKey || limit != tc.want {
+			t.Errorf("%s: LimitFor = %v, %+v; want %v, %+v", tc.name, key, limit, tc.wantKey, tc.want)
+		}
+	}
+	e := newEnv(t, testPolicy())
+	spec := userSpec("u1")
+	spec.RateLimit = &own
+	if _, _, err := e.iss.Issue(context.Background(), spec); !errors.Is(err, apitoken.ErrPolicy) {
+		t.Errorf("Issue(user token with own limit) = %v, want ErrPolicy", err)
+	}
+	pol := testPolicy()
+	pol.Roles["bad"] = apitoken.Role{RateLimit: apitoken.Limit{Rate: 1}}
+	if err := pol.Validate(); !errors.Is(err, apitoken.ErrPolicy) {
+		t.Errorf("Validate(role with zero burst) = %v, want ErrPolicy", err)
+	}
+}

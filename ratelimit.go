@@ -7,8 +7,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Rate is a number of events per second.
@@ -91,69 +89,134 @@ type Limiter interface {
 	Allow(ctx context.Context, key LimitKey, limit Limit, now time.Time) (Decision, error)
 }
 
-// LocalLimiter is an in-process [Limiter] on golang.org/x/time/rate, sharded
-// so parallel callers rarely share a lock. It is safe for concurrent use. Its
-// limits hold within one process only; replicas need a shared limiter.
+// LocalLimiter is an in-process [Limiter]: GCRA (the generic cell rate
+// algorithm, equivalent to a token bucket of Burst refilled at Rate) over a
+// sharded map, so parallel callers rarely share a lock. It is safe for
+// concurrent use. Its limits hold within one process only; replicas need a
+// shared limiter such as the Redis one.
+//
+// Memory: a key costs about 100 bytes (its map entry, the ID string's
+// bytes and one int64 of state). A key whose bucket is full again carries no
+// state and is dropped by the next sweep. A shard sweeps when a new key
+// arrives and it has doubled since its last sweep (and holds at least 1,024
+// keys) or a minute has passed, so memory stays within about twice the
+// number of keys used within one refill period, plus 64K keys.
+// [LocalLimiter.Sweep] drops them at once.
 type LocalLimiter struct {
 	seed   maphash.Seed
 	shards [limiterShards]limiterShard
 }
 
-const limiterShards = 64
+const (
+	limiterShards  = 64
+	minSweepLength = 1024
+	sweepEvery     = time.Minute
+)
 
 type limiterShard struct {
-	mu sync.Mutex
-	m  map[LimitKey]*rate.Limiter
-	_  [40]byte // keep shards on separate cache lines
+	mu        sync.Mutex
+	tat       map[LimitKey]int64 // theoretical arrival time, Unix ns
+	sweepNext int                // sweep when len(tat) reaches this
+	lastSweep int64              // Unix ns
+	_         [32]byte           // keep shards on separate cache lines
 }
 
 // NewLocalLimiter returns an empty LocalLimiter.
 func NewLocalLimiter() *LocalLimiter {
 	l := &LocalLimiter{seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].m = make(map[LimitKey]*rate.Limiter)
+		l.shards[i].tat = make(map[LimitKey]int64)
+		l.shards[i].sweepNext = minSweepLength
 	}
 	return l
 }
 
 var _ Limiter = (*LocalLimiter)(nil)
 
-// Allow implements [Limiter]. It never returns an error unless limit is zero
-// or invalid.
+// Allow implements [Limiter]: it takes one request from key's budget at now.
+// It returns an error only for a zero or invalid limit. A limit may change
+// between calls; the budget's state carries over.
 func (l *LocalLimiter) Allow(_ context.Context, key LimitKey, limit Limit, now time.Time) (Decision, error) {
-	if err := limit.validate("Limit"); err != nil || limit.IsZero() {
-		return Decision{}, fmt.Errorf("apitoken: local limiter: invalid limit %+v", limit)
-	}
-	s := &l.shards[maphash.String(l.seed, key.ID)%limiterShards]
-	s.mu.Lock()
-	rl := s.m[key]
-	if rl == nil {
-		rl = rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst) // starts full
-		s.m[key] = rl
-	} else {
-		if rl.Limit() != rate.Limit(limit.Rate) {
-			rl.SetLimitAt(now, rate.Limit(limit.Rate))
-		}
-		if rl.Burst() != limit.Burst {
-			rl.SetBurstAt(now, limit.Burst)
-		}
-	}
-	ok := rl.AllowN(now, 1)
-	tokens := rl.TokensAt(now)
-	s.mu.Unlock()
-	return decide(ok, limit, tokens, now), nil
+	return l.AllowN(key, limit, now, 1)
 }
 
-// decide builds a Decision from a token bucket's state after the take.
-func decide(ok bool, limit Limit, tokens float64, now time.Time) Decision {
-	d := Decision{Allowed: ok, Limit: limit}
-	if tokens > 0 {
-		d.Remaining = int(tokens)
+// AllowN is Allow for n requests at once (n ≥ 1): all are taken or none.
+func (l *LocalLimiter) AllowN(key LimitKey, limit Limit, now time.Time, n int) (Decision, error) {
+	if limit.IsZero() || limit.validate("Limit") != nil || n < 1 {
+		return Decision{}, fmt.Errorf("apitoken: local limiter: invalid limit %+v or count %d", limit, n)
 	}
-	perToken := float64(time.Second) / float64(limit.Rate)
-	d.ResetAt = now.Add(time.Duration((float64(limit.Burst) - tokens) * perToken))
-	if !ok {
-		d.RetryAfter = time.Duration((1 - tokens) * perToken)
+	s := &l.shards[maphash.String(l.seed, key.ID)%limiterShards]
+	t := now.UnixNano()
+	s.mu.Lock()
+	tat, ok := s.tat[key]
+	d, newTAT := gcra(limit, tat, t, n)
+	if d.Allowed {
+		s.tat[key] = newTAT
+		if !ok && (len(s.tat) >= s.sweepNext || t-s.lastSweep > int64(sweepEvery)) {
+			s.sweep(t)
+		}
 	}
-	return d
+	s.mu.Unlock()
+	d.ResetAt = time.Unix(0, max(newTAT, t))
+	if !d.Allowed {
+		d.ResetAt = time.Unix(0, max(tat, t))
+	}
+	return d, nil
+}
+
+// gcra decides n requests at t (Unix ns) for a budget whose theoretical
+// arrival time is tat, and returns the decision (without ResetAt) and the
+// new TAT to store if allowed.
+func gcra(limit Limit, tat, t int64, n int) (Decision, int64) {
+	interval := float64(time.Second) / float64(limit.Rate) // ns per request
+	tolerance := int64(interval * float64(limit.Burst))    // a full bucket
+	inc := int64(interval * float64(n))
+	tat = max(tat, t)
+	newTAT := tat + inc
+	d := Decision{Limit: limit}
+	if allowAt := newTAT - tolerance; t < allowAt {
+		d.RetryAfter = time.Duration(allowAt - t)
+		d.Remaining = max(0, int(float64(t+tolerance-tat)/interval))
+		return d, tat
+	}
+	d.Allowed = true
+	d.Remaining = max(0, int(float64(t+tolerance-newTAT)/interval))
+	return d, newTAT
+}
+
+// sweep drops keys whose buckets are full at t. The caller holds s.mu.
+func (s *limiterShard) sweep(t int64) {
+	for k, tat := range s.tat {
+		if tat <= t {
+			delete(s.tat, k)
+		}
+	}
+	s.sweepNext = max(2*len(s.tat), minSweepLength)
+	s.lastSweep = t
+}
+
+// Sweep drops every key whose bucket is full at now (it would behave the
+// same as a new key) and returns how many keys remain.
+func (l *LocalLimiter) Sweep(now time.Time) int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		s.sweep(now.UnixNano())
+		n += len(s.tat)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Len returns the number of keys held.
+func (l *LocalLimiter) Len() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.tat)
+		s.mu.Unlock()
+	}
+	return n
 }

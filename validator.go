@@ -76,6 +76,9 @@ type Principal struct {
 	// KeyOutdated is set when the token matched under an older hash key;
 	// pass the presented token to [Issuer.Rehash].
 	KeyOutdated bool
+	// RateLimit is the rate-limit decision this validation took (for the
+	// RateLimit response headers); zero when no limit applies.
+	RateLimit Decision
 
 	scope *Token  // a user token's own narrowing, or nil
 	pol   *policy // the validator's policy, or nil for host-built principals
@@ -233,14 +236,20 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 		return nil, ErrForbidden
 	}
 	v.noteUse(t.ID, now)
-	if d != nil {
-		if !d.Allowed {
-			return nil, &RateLimitError{Decision: *d}
+	var dec Decision
+	limited := d != nil
+	if limited {
+		dec = *d
+	} else if v.combined == nil {
+		if dec, limited, err = v.rateLimit(ctx, t, now); err != nil {
+			return nil, err
 		}
-		return p, nil
 	}
-	if err := v.rateLimit(ctx, t, now); err != nil {
-		return nil, err
+	if limited {
+		if !dec.Allowed {
+			return nil, &RateLimitError{Decision: dec}
+		}
+		p.RateLimit = dec
 	}
 	return p, nil
 }
@@ -306,22 +315,21 @@ func (v *Validator) member(ctx context.Context, p *Principal, t *Token, org stri
 	return nil
 }
 
-func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) error {
+// rateLimit takes the request from t's budget and reports whether a limit
+// applied.
+func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) (Decision, bool, error) {
 	if v.cfg.limiter == nil {
-		return nil
+		return Decision{}, false, nil
 	}
 	key, limit := v.defaults.LimitFor(t)
 	if limit.IsZero() {
-		return nil
+		return Decision{}, false, nil
 	}
 	d, err := v.cfg.limiter.Allow(ctx, key, limit, now)
 	if err != nil {
-		return fmt.Errorf("apitoken: validate: limiter: %w: %w", ErrStoreUnavailable, err)
+		return Decision{}, false, fmt.Errorf("apitoken: validate: limiter: %w: %w", ErrStoreUnavailable, err)
 	}
-	if !d.Allowed {
-		return &RateLimitError{Decision: d}
-	}
-	return nil
+	return d, true, nil
 }
 
 func (v *Validator) shard(id string) *pendingShard {

@@ -2,6 +2,7 @@ package apitoken
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ type Issuer struct {
 	store Store
 	pol   *policy
 	hash  *hasher
-	seal  [][]byte
+	seal  *sealer // nil without seal keys
 	cfg   *config
 }
 
@@ -43,7 +44,14 @@ func NewIssuer(store Store, policy Policy, opts ...Option) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Issuer{store: store, pol: pol, hash: newHasher(cfg.hashKeys), seal: cfg.sealKeys, cfg: cfg}, nil
+	is := &Issuer{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg}
+	if len(cfg.sealKeys) > 0 {
+		if is.seal, err = newSealer(cfg.sealKeys, cfg.rand); err != nil {
+			return nil, fmt.Errorf("apitoken: NewIssuer: WithSealKeys: %w", err)
+		}
+	}
+	cfg.wipeKeys()
+	return is, nil
 }
 
 // Spec describes a token to issue.
@@ -151,11 +159,11 @@ func (is *Issuer) newSecret(t *Token) (Secret, error) {
 	if err != nil {
 		return Secret{}, err
 	}
-	t.Hash = is.hash.sum(0, secret.v)
+	t.Hash = is.hash.sum(0, secret.Reveal())
 	t.Hint = secret.Hint()
 	t.Sealed = nil
-	if len(is.seal) > 0 {
-		if t.Sealed, err = is.sealSecret(t.ID, secret.v); err != nil {
+	if is.seal != nil {
+		if t.Sealed, err = is.seal.seal(t.ID, secret.Reveal()); err != nil {
 			return Secret{}, err
 		}
 	}
@@ -503,7 +511,7 @@ func (is *Issuer) Delete(ctx context.Context, id string) error {
 // a sealed secret, or if no configured key opens it; [ErrRevoked] or
 // [ErrExpired] for a token that no longer works; [ErrNotFound].
 func (is *Issuer) Reveal(ctx context.Context, id string) (Secret, error) {
-	if len(is.seal) == 0 {
+	if is.seal == nil {
 		return Secret{}, fmt.Errorf("%w: no seal keys configured", ErrNotRecoverable)
 	}
 	t, err := is.Get(ctx, id)
@@ -518,11 +526,11 @@ func (is *Issuer) Reveal(ctx context.Context, id string) (Secret, error) {
 	case len(t.Sealed) == 0:
 		return Secret{}, fmt.Errorf("%w: token %s was stored without its secret", ErrNotRecoverable, t.ID)
 	}
-	s, err := is.openSecret(t.ID, t.Sealed)
+	s, err := is.seal.open(t.ID, t.Sealed)
 	if err != nil {
 		return Secret{}, err
 	}
-	return Secret{v: s}, nil
+	return newSecret(s), nil
 }
 
 // Rehash moves a token found under an older hash key (Principal.KeyOutdated)
@@ -534,7 +542,7 @@ func (is *Issuer) Rehash(ctx context.Context, presented string) error {
 		return err
 	}
 	for i := range is.hash.keys() {
-		h := is.hash.sum(i, s.v)
+		h := is.hash.sum(i, s.Reveal())
 		t, err := is.store.GetByHash(ctx, h)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -545,7 +553,7 @@ func (is *Issuer) Rehash(ctx context.Context, presented string) error {
 		if i == 0 {
 			return nil
 		}
-		id, current := t.ID, is.hash.sum(0, s.v)
+		id, current := t.ID, is.hash.sum(0, s.Reveal())
 		_, err = is.modify(ctx, "rehash", id, func(t *Token, _ time.Time) error {
 			switch {
 			case equal(t.Hash, h):
@@ -560,44 +568,62 @@ func (is *Issuer) Rehash(ctx context.Context, presented string) error {
 	return ErrUnknown
 }
 
-// sealSecret encrypts s under the first seal key: key fingerprint (4 bytes)
-// || nonce (24) || ciphertext, with the token ID as associated data.
-func (is *Issuer) sealSecret(id, s string) ([]byte, error) {
-	aead, err := chacha20poly1305.NewX(is.seal[0])
-	if err != nil {
-		return nil, err
-	}
-	fp := fingerprint(is.seal[0])
-	out := make([]byte, 4+chacha20poly1305.NonceSizeX, 4+chacha20poly1305.NonceSizeX+len(s)+aead.Overhead())
-	copy(out, fp[:])
-	if _, err := io.ReadFull(is.cfg.rand, out[4:]); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRandom, err)
-	}
-	return aead.Seal(out, out[4:], []byte(s), []byte(id)), nil
+// sealer seals and opens recoverable secrets. Its keys live only inside the
+// closures, out of reach of fmt and reflection.
+type sealer struct {
+	seal func(id, s string) ([]byte, error)
+	open func(id string, sealed []byte) (string, error)
 }
 
-func (is *Issuer) openSecret(id string, sealed []byte) (string, error) {
-	if len(sealed) < 4+chacha20poly1305.NonceSizeX {
-		return "", fmt.Errorf("%w: token %s: sealed secret is corrupt", ErrNotRecoverable, id)
+// newSealer builds a sealer over a ring of 32-byte keys; keys[0] seals. A
+// sealed secret is key fingerprint (4 bytes) || nonce (24) || ciphertext,
+// with the token ID as associated data.
+func newSealer(keys [][]byte, random io.Reader) (*sealer, error) {
+	type ringKey struct {
+		fp   [4]byte
+		aead cipher.AEAD
 	}
-	for _, k := range is.seal {
-		if fp := fingerprint(k); string(fp[:]) != string(sealed[:4]) {
-			continue
-		}
+	ring := make([]ringKey, len(keys))
+	for i, k := range keys {
 		aead, err := chacha20poly1305.NewX(k)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		pt, err := aead.Open(nil, sealed[4:4+chacha20poly1305.NonceSizeX], sealed[4+chacha20poly1305.NonceSizeX:], []byte(id))
-		if err != nil {
-			return "", fmt.Errorf("%w: token %s: sealed secret does not open", ErrNotRecoverable, id)
-		}
-		return string(pt), nil
+		ring[i] = ringKey{fingerprint(k), aead}
 	}
-	return "", fmt.Errorf("%w: token %s: sealed under a key that is not configured", ErrNotRecoverable, id)
+	const head = 4 + chacha20poly1305.NonceSizeX
+	return &sealer{
+		seal: func(id, s string) ([]byte, error) {
+			out := make([]byte, head, head+len(s)+ring[0].aead.Overhead())
+			copy(out, ring[0].fp[:])
+			if _, err := io.ReadFull(random, out[4:head]); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrRandom, err)
+			}
+			return ring[0].aead.Seal(out, out[4:head], []byte(s), []byte(id)), nil
+		},
+		open: func(id string, sealed []byte) (string, error) {
+			if len(sealed) < head {
+				return "", fmt.Errorf("%w: token %s: sealed secret is corrupt", ErrNotRecoverable, id)
+			}
+			for _, k := range ring {
+				if string(k.fp[:]) != string(sealed[:4]) {
+					continue
+				}
+				pt, err := k.aead.Open(nil, sealed[4:head], sealed[head:], []byte(id))
+				if err != nil {
+					return "", fmt.Errorf("%w: token %s: sealed secret does not open", ErrNotRecoverable, id)
+				}
+				return string(pt), nil
+			}
+			return "", fmt.Errorf("%w: token %s: sealed under a key that is not configured", ErrNotRecoverable, id)
+		},
+	}, nil
 }
 
 func fingerprint(key []byte) [4]byte {
 	sum := sha256.Sum256(append([]byte("apitoken seal key\x00"), key...))
 	return [4]byte(sum[:4])
 }
+
+// Format prints only the type: an Issuer holds keys.
+func (is *Issuer) Format(f fmt.State, _ rune) { io.WriteString(f, "apitoken.Issuer{…}") }

@@ -53,6 +53,15 @@ func newConfig(service string, allowed []string, opts []Option) (*config, error)
 	return c, nil
 }
 
+// wipeKeys zeroes and drops the config's copies of keys once the service has
+// built what it needs from them, so no key sits in a printable struct.
+func (c *config) wipeKeys() {
+	for _, k := range append(c.hashKeys, c.sealKeys...) {
+		clear(k)
+	}
+	c.hashKeys, c.sealKeys = nil, nil
+}
+
 func keyRing(keys [][]byte, exact int) ([][]byte, error) {
 	out := make([][]byte, 0, len(keys))
 	for i, k := range keys {

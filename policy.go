@@ -123,7 +123,8 @@ func (l *Lifetime) UnmarshalText(b []byte) error {
 }
 
 // ParseLifetime reads "30m", "12h", "90d", "6mo", "none", "default" (or the
-// empty string) or any positive Go duration such as "1h30m".
+// empty string) or any positive Go duration such as "1h30m", up to
+// MaxLifetimeSpan.
 func ParseLifetime(s string) (Lifetime, error) {
 	switch s {
 	case "", "default":
@@ -136,25 +137,41 @@ func ParseLifetime(s string) (Lifetime, error) {
 		unit   lifetimeUnit
 	}{{"mo", unitMonth}, {"d", unitDay}, {"h", unitHour}, {"m", unitMinute}} {
 		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			if n, err := strconv.ParseInt(num, 10, 32); err == nil && n > 0 {
-				return Lifetime{n, u.unit}, nil
+			if n, err := strconv.ParseInt(num, 10, 64); err == nil {
+				if l := (Lifetime{n, u.unit}); l.valid() {
+					return l, nil
+				}
 			}
 		}
 	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return For(d), nil
+	if d, err := time.ParseDuration(s); err == nil {
+		if l := For(d); l.valid() {
+			return l, nil
+		}
 	}
 	return Lifetime{}, fmt.Errorf("apitoken: invalid lifetime %q (want e.g. 30m, 12h, 90d, 6mo or none)", s)
 }
 
+// MaxLifetimeSpan bounds every Lifetime: 100 years.
+const MaxLifetimeSpan = 100 * 366 * 24 * time.Hour
+
 func (l Lifetime) valid() bool {
+	var unit time.Duration
 	switch l.unit {
 	case unitDefault, unitNone:
 		return true
 	case unitMonth:
 		return l.n > 0 && l.n <= 1200
+	case unitMinute:
+		unit = time.Minute
+	case unitHour:
+		unit = time.Hour
+	case unitDay:
+		unit = 24 * time.Hour
+	case unitDuration:
+		unit = 1
 	}
-	return l.n > 0 && l.ExpiresAt(time.Unix(0, 0)).After(time.Unix(0, 0))
+	return l.n > 0 && l.n <= int64(MaxLifetimeSpan/unit) // no overflow
 }
 
 // Role is a named set of grants the policy defines.
@@ -313,7 +330,7 @@ func (p Policy) compile() (*policy, error) {
 	c.defaultLifetime = p.DefaultLifetime
 	if c.defaultLifetime.IsZero() {
 		switch {
-		case c.checkLifetime(Months(6), time.Unix(0, 0).UTC()) == nil:
+		case c.checkEverywhen(Months(6)) == nil:
 			c.defaultLifetime = Months(6)
 		case len(c.allowed) > 0:
 			c.defaultLifetime = c.allowed[0]
@@ -321,8 +338,13 @@ func (p Policy) compile() (*policy, error) {
 			c.defaultLifetime = c.maxLifetime
 		}
 	}
-	if err := c.checkLifetime(c.defaultLifetime, time.Unix(0, 0).UTC()); err != nil {
+	if err := c.checkEverywhen(c.defaultLifetime); err != nil {
 		return nil, policyErr("DefaultLifetime", "breaks the policy: "+err.Error())
+	}
+	for _, l := range c.allowed {
+		if err := c.checkEverywhen(l); err != nil {
+			return nil, policyErr("AllowedLifetimes", "entry "+l.String()+" breaks the policy: "+err.Error())
+		}
 	}
 	for name, cidrs := range p.IPFilters {
 		if name == "" {
@@ -376,6 +398,21 @@ func (p Policy) compile() (*policy, error) {
 	return c, nil
 }
 
+// checkEverywhen checks l at the first and last day of every month of a
+// four-year cycle: month lengths vary, so a lifetime within the maximum on
+// one day (30 days vs 1 month in March) can break it on another (February).
+func (c *policy) checkEverywhen(l Lifetime) error {
+	for m := range 48 {
+		first := time.Date(2028, time.Month(1+m), 1, 0, 0, 0, 0, time.UTC)
+		for _, at := range []time.Time{first, first.AddDate(0, 1, -1)} {
+			if err := c.checkLifetime(l, at); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkLifetime reports whether l (already resolved, not zero) is allowed for
 // a token created at now.
 func (c *policy) checkLifetime(l Lifetime, now time.Time) error {
@@ -412,17 +449,17 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("invalid address or CIDR %q", s)
+			return netip.Prefix{}, fmt.Errorf("apitoken: invalid address or CIDR %q", s)
 		}
 		a = a.Unmap()
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		return netip.Prefix{}, fmt.Errorf("apitoken: invalid CIDR %q", s)
 	}
 	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("CIDR %q has host bits set (did you mean %s?)", s, p.Masked())
+		return netip.Prefix{}, fmt.Errorf("apitoken: CIDR %q has host bits set (did you mean %s?)", s, p.Masked())
 	}
 	if p.Addr().Is4In6() && p.Bits() >= 96 {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 )
@@ -108,3 +109,6 @@ func (pr *Pruner) Run(ctx context.Context, interval time.Duration) error {
 		}
 	}
 }
+
+// Format prints only the type.
+func (pr *Pruner) Format(f fmt.State, _ rune) { io.WriteString(f, "apitoken.Pruner{…}") }

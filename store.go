@@ -166,8 +166,8 @@ func DecodeCursor(c string) (string, error) {
 		return "", ErrBadCursor
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c[2:])
-	if err != nil || len(b) == 0 || !utf8.Valid(b) {
-		return "", ErrBadCursor
+	if err != nil || len(b) == 0 || !utf8.Valid(b) || EncodeCursor(string(b)) != c {
+		return "", ErrBadCursor // only the canonical encoding is accepted
 	}
 	return string(b), nil
 }

@@ -287,24 +287,29 @@ func validPrefix(p string) bool {
 // a policy ([Validator.Validate] does). Any failure is [ErrMalformed]; input
 // longer than [MaxTokenLen] is rejected before any other work.
 func Parse(s string) (Secret, error) {
-	if len(s) > MaxTokenLen || len(s) < 2+BodyLen+ChecksumLen {
+	if !wellFormed(s) {
 		return Secret{}, ErrMalformed
+	}
+	return newSecret(s), nil
+}
+
+// wellFormed is Parse without the allocation, for the hot path.
+func wellFormed(s string) bool {
+	if len(s) > MaxTokenLen || len(s) < 2+BodyLen+ChecksumLen {
+		return false
 	}
 	sep := len(s) - BodyLen - ChecksumLen - 1
 	if s[sep] != '_' || !validPrefix(s[:sep]) {
-		return Secret{}, ErrMalformed
+		return false
 	}
 	rest := s[sep+1:]
 	for i := 0; i < len(rest); i++ {
 		if base62Val[rest[i]] == 0xFF {
-			return Secret{}, ErrMalformed
+			return false
 		}
 	}
 	sum := checksum(rest[:BodyLen])
-	if subtle.ConstantTimeCompare(sum[:], []byte(rest[BodyLen:])) != 1 {
-		return Secret{}, ErrMalformed
-	}
-	return Secret{v: s}, nil
+	return subtle.ConstantTimeCompare(sum[:], []byte(rest[BodyLen:])) == 1
 }
 
 // generate returns a new token with the given prefix, reading randomness from
@@ -329,7 +334,7 @@ func generate(r io.Reader, prefix string) (Secret, error) {
 		}
 	}
 	sum := checksum(string(body[:]))
-	return Secret{v: prefix + "_" + string(body[:]) + string(sum[:])}, nil
+	return newSecret(prefix + "_" + string(body[:]) + string(sum[:])), nil
 }
 
 // hint returns the display form of a well-formed token: its prefix, the
@@ -345,18 +350,27 @@ func hint(s string) string {
 // Secret is a plaintext token. It exists only in the value [Issuer.Issue],
 // [Issuer.Regenerate] or [Issuer.Reveal] returns (or [Parse] builds). It
 // redacts itself: every fmt verb, JSON, text marshaling and slog show only its
-// hint. [Secret.Reveal] is the one way to the plaintext. Do not keep a Secret
-// in a long-lived struct.
-type Secret struct{ v string }
+// hint, and the plaintext sits behind a pointer, so even fmt paths that
+// bypass those methods (%p, a Secret in an unexported field) print an address
+// at most. [Secret.Reveal] is the one way to the plaintext. Do not keep a
+// Secret in a long-lived struct. Compare secrets with Reveal, not ==.
+type Secret struct{ p *string }
+
+func newSecret(v string) Secret { return Secret{p: &v} }
 
 // Reveal returns the plaintext token. Show it to its owner once, then drop it.
-func (s Secret) Reveal() string { return s.v }
+func (s Secret) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 // Hint returns the display form, e.g. "acme_8f3K…x9Q2".
-func (s Secret) Hint() string { return hint(s.v) }
+func (s Secret) Hint() string { return hint(s.Reveal()) }
 
 // IsZero reports whether s holds no token.
-func (s Secret) IsZero() bool { return s.v == "" }
+func (s Secret) IsZero() bool { return s.Reveal() == "" }
 
 // String returns the hint.
 func (s Secret) String() string { return s.Hint() }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -174,6 +175,7 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 	if err != nil {
 		return nil, err
 	}
+	defer cfg.wipeKeys() // the hasher holds its own copies
 	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed(),
 		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit, Roles: pol.roleLimits}}
 	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil && Limiter(ll) == cfg.limiter {
@@ -196,12 +198,12 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 	if v.closed.Load() {
 		return nil, ErrClosed
 	}
-	s, err := Parse(presented)
-	if err != nil || len(s.v) <= len(v.pol.prefix) || s.v[len(v.pol.prefix)] != '_' || s.v[:len(v.pol.prefix)] != v.pol.prefix {
+	pl := len(v.pol.prefix)
+	if len(presented) != pl+1+BodyLen+ChecksumLen || presented[:pl] != v.pol.prefix || !wellFormed(presented) {
 		return nil, ErrMalformed
 	}
 	now := v.cfg.clock()
-	t, h, key, d, err := v.lookup(ctx, s.v, now)
+	t, h, key, d, err := v.lookup(ctx, presented, now)
 	if err != nil {
 		return nil, err
 	}
@@ -410,3 +412,6 @@ func (v *Validator) Close(ctx context.Context) error {
 	v.closed.Store(true)
 	return v.Flush(ctx)
 }
+
+// Format prints only the type: a Validator holds keys.
+func (v *Validator) Format(f fmt.State, _ rune) { io.WriteString(f, "apitoken.Validator{…}") }

@@ -400,18 +400,32 @@ func (m *middleware) rateLimitHeaders(h http.Header, d Decision) {
 	if m.v != nil {
 		now = m.v.cfg.clock
 	}
-	reset := strconv.FormatInt(ceilSeconds(d.ResetAt.Sub(now())), 10)
-	burst := strconv.Itoa(d.Limit.Burst)
-	remaining := strconv.Itoa(d.Remaining)
-	window := strconv.FormatInt(ceilSeconds(time.Duration(float64(d.Limit.Burst)/float64(d.Limit.Rate)*float64(time.Second))), 10)
-	h.Set(HeaderRateLimitPolicy, `"default";q=`+burst+`;w=`+window)
-	h.Set(HeaderRateLimit, `"default";r=`+remaining+`;t=`+reset)
+	reset := ceilSeconds(d.ResetAt.Sub(now()))
+	window := ceilSeconds(time.Duration(float64(d.Limit.Burst) / float64(d.Limit.Rate) * float64(time.Second)))
+	var buf [64]byte
+	vals := make([]string, 2, 5) // one allocation for every header's slice
+	b := strconv.AppendInt(append(buf[:0], `"default";q=`...), int64(d.Limit.Burst), 10)
+	vals[0] = string(strconv.AppendInt(append(b, ";w="...), window, 10))
+	b = strconv.AppendInt(append(buf[:0], `"default";r=`...), int64(d.Remaining), 10)
+	vals[1] = string(strconv.AppendInt(append(b, ";t="...), reset, 10))
+	h[canonicalRateLimitPolicy] = vals[0:1:1]
+	h[canonicalRateLimit] = vals[1:2:2]
 	if m.xRateLimit {
-		h.Set(HeaderXRateLimitLimit, burst)
-		h.Set(HeaderXRateLimitRemaining, remaining)
-		h.Set(HeaderXRateLimitReset, reset)
+		vals = append(vals, strconv.Itoa(d.Limit.Burst), strconv.Itoa(d.Remaining), strconv.FormatInt(reset, 10))
+		h[canonicalXRateLimitLimit] = vals[2:3:3]
+		h[canonicalXRateLimitRemaining] = vals[3:4:4]
+		h[canonicalXRateLimitReset] = vals[4:5:5]
 	}
 }
+
+// Canonical forms of the rate-limit header names, for direct map writes.
+var (
+	canonicalRateLimit           = http.CanonicalHeaderKey(HeaderRateLimit)
+	canonicalRateLimitPolicy     = http.CanonicalHeaderKey(HeaderRateLimitPolicy)
+	canonicalXRateLimitLimit     = http.CanonicalHeaderKey(HeaderXRateLimitLimit)
+	canonicalXRateLimitRemaining = http.CanonicalHeaderKey(HeaderXRateLimitRemaining)
+	canonicalXRateLimitReset     = http.CanonicalHeaderKey(HeaderXRateLimitReset)
+)
 
 // ceilSeconds rounds d up to whole seconds, at least 0.
 func ceilSeconds(d time.Duration) int64 {

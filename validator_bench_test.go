@@ -108,6 +108,7 @@ func BenchmarkValidate(b *testing.B) {
 			s := benchTokens(b, n)
 			b.ReportAllocs()
 			var seed atomic.Int64
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := context.Background()
 				i := int(seed.Add(7919))
@@ -162,6 +163,7 @@ func BenchmarkFloor(b *testing.B) {
 			s := benchTokens(b, n)
 			b.ReportAllocs()
 			var seed atomic.Int64
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				i := int(seed.Add(7919))
 				for pb.Next() {

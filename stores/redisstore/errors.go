@@ -1,0 +1,89 @@
+package redisstore
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	// ErrEvictionPolicy is returned by [New] and [NewLimiter] when a server
+	// of the client has a maxmemory-policy other than noeviction (or hides
+	// it), unless [WithEvictionAllowed] is given. An evicting server would
+	// silently delete tokens, revocations and rate-limit budgets.
+	ErrEvictionPolicy = errors.New("redisstore: maxmemory-policy is not noeviction")
+
+	// ErrNotDurable is returned (wrapped) by Revoke, RevokeAll and Delete
+	// under [WithDurableRevoke] when WAITAOF did not confirm the write on
+	// enough append-only files in time. The change is in effect in memory.
+	ErrNotDurable = errors.New("redisstore: write not confirmed durable")
+)
+
+// A KeyError reports a key of the Store's namespace that holds the wrong
+// type or data the Store cannot read, such as a corrupt token record. Only
+// the operations that touch the key fail; other tokens are unaffected.
+// Batch operations (Touch, RevokeAll, Prune) do their work on every other
+// token and then return the KeyErrors they met, joined.
+type KeyError struct {
+	// Op is the Store operation, such as "get by hash".
+	Op string
+	// Key is the key's name. A hash in it (token record and
+	// previous-hash keys) is cut to its first 8 hex digits and "…":
+	// enough to find the key with SCAN MATCH, never the hash itself.
+	Key string
+	// Reason says what is wrong: "wrong type", "corrupt record", …
+	Reason string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("redisstore: %s: key %q: %s", e.Op, e.Key, e.Reason)
+}
+
+const badKeyCode = "APITOKEN_BADKEY "
+
+// badKey parses the error a script raises for a bad key.
+func (k keys) badKey(op, msg string) (*KeyError, bool) {
+	rest, ok := strings.CutPrefix(msg, badKeyCode)
+	if !ok {
+		return nil, false
+	}
+	hexKey, reason, _ := strings.Cut(rest, " ")
+	key, err := hex.DecodeString(hexKey)
+	if err != nil {
+		return &KeyError{Op: op, Key: "(unreadable)", Reason: "bad key"}, true
+	}
+	// Redis appends " script: <sha>, on @user_script:<line>."
+	if i := strings.Index(reason, " script: "); i >= 0 {
+		reason = reason[:i]
+	}
+	return &KeyError{Op: op, Key: k.redact(string(key)), Reason: reason}, true
+}
+
+// wrap turns a script or command error into the Store's error for op.
+func (k keys) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ke, ok := k.badKey(op, err.Error()); ok {
+		return ke
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// badKeys turns the bad-key messages a batch script returns into one
+// joined error, or nil.
+func (k keys) badKeys(op string, msgs []any) error {
+	var errs []error
+	for _, m := range msgs {
+		s, _ := m.(string)
+		if ke, ok := k.badKey(op, s); ok {
+			errs = append(errs, ke)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isNil(err error) bool { return errors.Is(err, redis.Nil) }

@@ -1,0 +1,575 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts. Every script takes the namespace prefix "{ns}:" as
+// ARGV[1] and builds every key it touches from it, so all of them hash to
+// the slot of the tag {ns} (TestScriptKeysShareOneSlot checks each key each
+// script touches on a real server). KEYS[1] is always a key of the
+// namespace, so a Cluster client routes the script to the right node; the
+// other keys a script derives from stored values (an owner's IDs, a record's
+// previous hash) are in the same slot, which Redis Cluster allows.
+//
+// Conventions:
+//   - A record is read with HMGET of the fields in F; r[1] (the ID) is
+//     false when the record does not exist.
+//   - Instants are integer Unix microseconds (exact in Lua's doubles up to
+//     the year 2255); the empty string is the zero instant.
+//   - A key of the wrong type or a corrupt record raises an error whose
+//     code is APITOKEN_BADKEY, followed by the key in hex and the reason,
+//     so the Go side can name the key (redacted) whatever bytes it holds.
+//   - Every check precedes the first write, so a refused call writes
+//     nothing; index keys are type-checked before writing (Redis does not
+//     roll a script back when it fails half-way).
+
+// prelude holds the helpers every script shares.
+const prelude = `
+local P = ARGV[1]
+local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j'}
+local I_ID, I_KIND, I_OWNER, I_ORG, I_CREATED, I_UPDATED, I_EXPIRES, I_USED, I_REVOKED, I_VERSION, I_PREV, I_PREVEXP, I_LIMIT, I_JSON = 1,2,3,4,5,6,7,8,9,10,11,12,13,14
+
+local function tohex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+local function bad(key, why)
+  error({err = 'APITOKEN_BADKEY ' .. tohex(key) .. ' ' .. why})
+end
+
+local function isbad(e)
+  return type(e) == 'table' and type(e.err) == 'string' and string.sub(e.err, 1, 15) == 'APITOKEN_BADKEY'
+end
+
+-- call is redis.call for a command on key, naming key when it holds the
+-- wrong type.
+local function call(key, ...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and r.err then
+    if string.sub(r.err, 1, 9) == 'WRONGTYPE' then bad(key, 'wrong type') end
+    error(r)
+  end
+  return r
+end
+
+local function s(v) if v then return v end return '' end
+
+-- num parses an optional integer field of key ('' or false is nil).
+local function num(key, v)
+  if not v or v == '' then return nil end
+  local n = tonumber(v)
+  if not n then bad(key, 'corrupt record') end
+  return n
+end
+
+local function fmt(n) return string.format('%d', n) end
+
+-- rec reads the record at key, or returns nil if there is none.
+local function rec(key)
+  local r = call(key, 'HMGET', key, unpack(F))
+  if not r[I_ID] then
+    for i = 2, #F do if r[i] then bad(key, 'corrupt record') end end
+    return nil
+  end
+  if not r[I_CREATED] or not r[I_VERSION] or not r[I_KIND] or not r[I_OWNER] then bad(key, 'corrupt record') end
+  num(key, r[I_CREATED]); num(key, r[I_EXPIRES]); num(key, r[I_USED]); num(key, r[I_REVOKED])
+  return r
+end
+
+-- need_zsets checks that every key given is a sorted set or missing.
+local function need_zsets(...)
+  for _, k in ipairs({...}) do
+    local t = redis.call('TYPE', k)
+    t = t.ok or t
+    if t ~= 'zset' and t ~= 'none' then bad(k, 'wrong type') end
+  end
+end
+
+local NEVER = -9007199254740992
+
+local function active(key, r)
+  local c, l = num(key, r[I_CREATED]) or NEVER, num(key, r[I_USED])
+  if l and l > c then return l end
+  return c
+end
+
+local function ended(key, r)
+  local e, v = num(key, r[I_EXPIRES]), num(key, r[I_REVOKED])
+  if e and v then return math.min(e, v) end
+  return e or v
+end
+
+local function index_keys(r)
+  return P .. 'ids', P .. 'o:' .. s(r[I_OWNER]), P .. 'g:' .. s(r[I_ORG]), P .. 'k:' .. s(r[I_KIND]), P .. 'lu', P .. 'end'
+end
+
+-- index adds the record r (at key) to every index.
+local function index(key, r)
+  local id = r[I_ID]
+  redis.call('ZADD', P .. 'ids', 0, id)
+  redis.call('ZADD', P .. 'o:' .. r[I_OWNER], 0, id)
+  redis.call('ZADD', P .. 'g:' .. s(r[I_ORG]), 0, id)
+  redis.call('ZADD', P .. 'k:' .. r[I_KIND], 0, id)
+  redis.call('ZADD', P .. 'lu', fmt(active(key, r)), id)
+  local en = ended(key, r)
+  if en then redis.call('ZADD', P .. 'end', fmt(en), id) else redis.call('ZREM', P .. 'end', id) end
+end
+
+-- unindex removes the record r from every index.
+local function unindex(r)
+  local id = r[I_ID]
+  for _, k in ipairs({index_keys(r)}) do redis.call('ZREM', k, id) end
+end
+
+-- expire sets (or clears) the backstop expiry of a token's keys: its end
+-- plus the retention ARGV[ret] in milliseconds (0: never). An instant
+-- already past is left to Prune, so no key vanishes during a script.
+local function expire(key, r, ret, ...)
+  local keys = {key, ...}
+  local ms = tonumber(ARGV[ret])
+  local en = ended(key, r)
+  local at = nil
+  if ms > 0 and en then
+    at = math.floor(en / 1000) + ms
+    local t = redis.call('TIME')
+    if at <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then at = nil end
+  end
+  for _, k in ipairs(keys) do
+    if at then redis.call('PEXPIREAT', k, fmt(at)) else redis.call('PERSIST', k) end
+  end
+end
+
+-- drop deletes the token id whose record r is at key, with its index
+-- entries and aliases.
+local function drop(key, r)
+  need_zsets(index_keys(r))
+  unindex(r)
+  redis.call('DEL', key, P .. 'i:' .. r[I_ID])
+  if s(r[I_PREV]) ~= '' then redis.call('DEL', P .. 'p:' .. r[I_PREV]) end
+end
+
+-- find returns the record a hash names (KEYS[1] = record key, KEYS[2] =
+-- previous-hash alias), its key, and '' (found by hash) or the current hash
+-- (found by previous hash); nil if none.
+local function find()
+  local r = rec(KEYS[1])
+  if r then return r, KEYS[1], '' end
+  local cur = call(KEYS[2], 'GET', KEYS[2])
+  if not cur then return nil end
+  local key = P .. 'h:' .. cur
+  r = rec(key)
+  if not r then return nil end
+  return r, key, cur
+end
+
+-- reply flattens a found record for the Go side: {via, fields...}.
+local function reply(via, r)
+  local out = {via}
+  for i = 1, #F do out[i + 1] = s(r[i]) end
+  return out
+end
+
+-- gcra takes one request from the budget at key under rate (per second)
+-- and burst, on Redis server time, and returns {allowed, remaining,
+-- reset µs, retry-after µs}.
+local function gcra(key, rate, burst)
+  local T = 1000000 / rate
+  local tol = T * burst
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local v = call(key, 'GET', key)
+  local tat = v and tonumber(v)
+  if v and not tat then bad(key, 'corrupt budget') end
+  if tat == nil or tat < now then tat = now end
+  local new = tat + T
+  local allow_at = new - tol
+  if now < allow_at then
+    return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+  end
+  redis.call('SET', key, string.format('%.17g', new), 'PX', fmt(math.ceil((new - now) / 1000) + 1))
+  local rem = math.floor((now - allow_at) / T + 1e-9)
+  return {1, rem, math.ceil(new - now), 0}
+end
+
+local function check_limit(key, rate, burst)
+  if rate == nil or burst == nil or rate ~= rate or burst ~= burst then bad(key, 'corrupt rate limit') end
+  if rate == 0 and burst == 0 then return false end
+  if not (rate > 0 and rate < math.huge and burst >= 1) then bad(key, 'invalid rate limit') end
+  return true
+end
+`
+
+// scriptGet: KEYS[1] = i:<id>. Returns {via, fields...} or nil.
+var scriptGet = newScript(`
+local cur = call(KEYS[1], 'GET', KEYS[1])
+if not cur then return false end
+local key = P .. 'h:' .. cur
+local r = rec(key)
+if not r then return false end
+return reply(cur, r)
+`)
+
+// scriptLookup (GetByHash): KEYS[1] = h:<hash>, KEYS[2] = p:<hash>.
+// Returns {via, fields...} or nil.
+var scriptLookup = newScript(`
+local r, key, via = find()
+if not r then return false end
+return reply(via, r)
+`)
+
+// scriptLookupAllow (GetByHashAllow): as scriptLookup, plus ARGV[2] = now
+// (µs, for the revoked / expired check), ARGV[3..4] = default org rate and
+// burst, ARGV[5..6] = default user rate and burst. Appends the GCRA
+// decision when it took one.
+var scriptLookupAllow = newScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local r, key, via = find()
+if not r then return false end
+local out = reply(via, r)
+local now = tonumber(ARGV[2])
+local exp = num(key, r[I_EXPIRES])
+local live = s(r[I_REVOKED]) == '' and (exp == nil or now < exp)
+if live and via ~= '' then
+  local pe = num(key, r[I_PREVEXP])
+  live = pe ~= nil and now < pe
+end
+if not live then return out end
+local bkey, rate, burst
+if r[I_KIND] == '1' then
+  bkey, rate, burst = P .. 'rl:user:' .. r[I_OWNER], ARGV[5], ARGV[6]
+else
+  bkey, rate, burst = P .. 'rl:token:' .. r[I_ID], ARGV[3], ARGV[4]
+end
+local rl = s(r[I_LIMIT])
+if rl ~= '' then
+  local a, b = string.match(rl, '^(%S+) (%S+)$')
+  rate, burst = a, b
+end
+rate, burst = tonumber(rate), tonumber(burst)
+if not check_limit(key, rate, burst) then return out end
+local d = gcra(bkey, rate, burst)
+for i = 1, 4 do out[#out + 1] = d[i] end
+return out
+`)
+
+// scriptAllow (Limiter.Allow): KEYS[1] = rl:<key>, ARGV[2..3] = rate and
+// burst. Returns the GCRA decision.
+var scriptAllow = newScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+check_limit(KEYS[1], rate, burst)
+return gcra(KEYS[1], rate, burst)
+`)
+
+// scriptCreate: KEYS[1] = i:<id>, KEYS[2] = h:<hash>, KEYS[3] = p:<hash>,
+// and with a previous hash KEYS[4] = h:<prev>, KEYS[5] = p:<prev>.
+// ARGV[2..15] = the record fields in F order, ARGV[16] = maxPerOwner,
+// ARGV[17] = retention ms. Returns 0 (created), 1 (duplicate ID),
+// 2 (duplicate hash) or 3 (too many tokens).
+var scriptCreate = newScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 2 end
+end
+local r = {}
+for i = 1, #F do r[i] = ARGV[i + 1] end
+need_zsets(index_keys(r))
+local max = tonumber(ARGV[16])
+if max > 0 then
+  local okey = P .. 'o:' .. r[I_OWNER]
+  local at = tonumber(r[I_CREATED]) or NEVER
+  local live = 0
+  for _, id in ipairs(redis.call('ZRANGE', okey, 0, -1)) do
+    local ik = P .. 'i:' .. id
+    local cur = call(ik, 'GET', ik)
+    local o = cur and rec(P .. 'h:' .. cur)
+    if not o then
+      redis.call('ZREM', okey, id)
+    elseif s(o[I_REVOKED]) == '' then
+      local e = num(P .. 'h:' .. cur, o[I_EXPIRES])
+      if e == nil or at < e then live = live + 1 end
+    end
+  end
+  if live >= max then return 3 end
+end
+local hash = string.sub(KEYS[2], #P + 3)
+local args = {}
+for i = 1, #F do
+  args[#args + 1] = F[i]
+  args[#args + 1] = r[i]
+end
+redis.call('HSET', KEYS[2], unpack(args))
+redis.call('SET', KEYS[1], hash)
+if #KEYS > 3 then redis.call('SET', KEYS[5], hash) end
+index(KEYS[2], r)
+if #KEYS > 3 then expire(KEYS[2], r, 17, KEYS[1], KEYS[5]) else expire(KEYS[2], r, 17, KEYS[1]) end
+return 0
+`)
+
+// scriptUpdate: KEYS as scriptCreate, for the new hashes. ARGV[2..15] = the
+// new record fields in F order (I_VERSION holds the new version),
+// ARGV[16] = the expected stored version, ARGV[17] = retention ms.
+// Returns 0 (updated), 1 (not found), 2 (stale version) or 3 (a hash held
+// by another token).
+var scriptUpdate = newScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local cur = call(KEYS[1], 'GET', KEYS[1])
+if not cur then return 1 end
+local ckey = P .. 'h:' .. cur
+local old = rec(ckey)
+if not old then return 1 end
+if old[I_VERSION] ~= ARGV[16] then return 2 end
+local hash = string.sub(KEYS[2], #P + 3)
+for i = 2, #KEYS, 2 do
+  local x = string.sub(KEYS[i], #P + 3)
+  if x ~= cur and redis.call('EXISTS', KEYS[i]) == 1 then return 3 end
+  local a = call(KEYS[i + 1], 'GET', KEYS[i + 1])
+  if a and a ~= cur then return 3 end
+end
+local r = {}
+for i = 1, #F do r[i] = ARGV[i + 1] end
+need_zsets(index_keys(old))
+need_zsets(index_keys(r))
+-- LastUsedAt stays monotone.
+local l, ol = num(ckey, r[I_USED]), num(ckey, old[I_USED])
+if ol and (l == nil or ol > l) then r[I_USED] = old[I_USED] end
+unindex(old)
+if s(old[I_PREV]) ~= '' then redis.call('DEL', P .. 'p:' .. old[I_PREV]) end
+redis.call('DEL', ckey)
+local args = {}
+for i = 1, #F do
+  args[#args + 1] = F[i]
+  args[#args + 1] = r[i]
+end
+redis.call('HSET', KEYS[2], unpack(args))
+redis.call('SET', KEYS[1], hash)
+if #KEYS > 3 then redis.call('SET', KEYS[5], hash) end
+index(KEYS[2], r)
+if #KEYS > 3 then expire(KEYS[2], r, 17, KEYS[1], KEYS[5]) else expire(KEYS[2], r, 17, KEYS[1]) end
+return 0
+`)
+
+// revokeOne is shared by scriptRevoke and scriptRevokeAll: it revokes the
+// record r at key at ARGV[2] (µs) unless it is revoked already, and
+// reports whether it did.
+const revokeOne = `
+local function revoke(key, r)
+  if s(r[I_REVOKED]) ~= '' then return false end
+  need_zsets(P .. 'end')
+  redis.call('HSET', key, 'r', ARGV[2], 'u', ARGV[2])
+  redis.call('HINCRBY', key, 'v', 1)
+  r[I_REVOKED] = ARGV[2]
+  local en = ended(key, r)
+  redis.call('ZADD', P .. 'end', fmt(en), r[I_ID])
+  if s(r[I_PREV]) ~= '' then
+    expire(key, r, 3, P .. 'i:' .. r[I_ID], P .. 'p:' .. r[I_PREV])
+  else
+    expire(key, r, 3, P .. 'i:' .. r[I_ID])
+  end
+  return true
+end
+`
+
+// scriptRevoke: KEYS[1] = i:<id>, ARGV[2] = at (µs), ARGV[3] = retention
+// ms. Returns 0 (revoked, or revoked already) or 1 (not found).
+var scriptRevoke = newScript(revokeOne + `
+if redis.replicate_commands then redis.replicate_commands() end
+local cur = call(KEYS[1], 'GET', KEYS[1])
+if not cur then return 1 end
+local key = P .. 'h:' .. cur
+local r = rec(key)
+if not r then return 1 end
+revoke(key, r)
+return 0
+`)
+
+// scriptRevokeAll: KEYS[1] = o:<owner>, ARGV[2] = at (µs), ARGV[3] =
+// retention ms, ARGV[4] = the owner. Revokes every token of the owner it
+// can read, and returns {count, bad key errors...}: a bad record does not
+// keep the others from being revoked.
+var scriptRevokeAll = newScript(revokeOne + `
+if redis.replicate_commands then redis.replicate_commands() end
+local n, errs = 0, {}
+for _, id in ipairs(call(KEYS[1], 'ZRANGE', KEYS[1], 0, -1)) do
+  local ok, e = pcall(function()
+    local ik = P .. 'i:' .. id
+    local cur = call(ik, 'GET', ik)
+    local key = cur and P .. 'h:' .. cur
+    local r = key and rec(key)
+    if not r then
+      redis.call('ZREM', KEYS[1], id)
+    elseif r[I_OWNER] == ARGV[4] and revoke(key, r) then
+      n = n + 1
+    end
+  end)
+  if not ok then
+    if not isbad(e) then error(e) end
+    errs[#errs + 1] = e.err
+  end
+end
+local out = {n}
+for _, e in ipairs(errs) do out[#out + 1] = e end
+return out
+`)
+
+// scriptDelete: KEYS[1] = i:<id>. Returns 0 (deleted) or 1 (not found).
+var scriptDelete = newScript(`
+local cur = call(KEYS[1], 'GET', KEYS[1])
+if not cur then return 1 end
+local key = P .. 'h:' .. cur
+local r = rec(key)
+if not r then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+drop(key, r)
+return 0
+`)
+
+// scriptList: KEYS[1] = the index to walk (ids, o:<owner>, g:<org> or
+// k:<kind>), ARGV[2] = the ID to continue after (” from the start),
+// ARGV[3] = page size, ARGV[4..6] = owner, org and kind filters (” for
+// any), ARGV[7] = the most index entries to look at. Returns {status,
+// last ID looked at, then hash and fields of each token}, where status is
+// 'end' (index exhausted), 'more' (page full, more entries follow), 'full'
+// (page full, none follow) or 'budget' (look-at budget spent: call again
+// after the last ID).
+var scriptList = newScript(`
+local size, budget = tonumber(ARGV[3]), tonumber(ARGV[7])
+local last, n, seen = ARGV[2], 0, 0
+local out = {'end', ''}
+local function matches(r)
+  return (ARGV[4] == '' or r[I_OWNER] == ARGV[4]) and (ARGV[5] == '' or s(r[I_ORG]) == ARGV[5]) and (ARGV[6] == '' or r[I_KIND] == ARGV[6])
+end
+local status = nil
+while not status do
+  local from = '-'
+  if last ~= '' then from = '(' .. last end
+  local ids = call(KEYS[1], 'ZRANGEBYLEX', KEYS[1], from, '+', 'LIMIT', 0, math.min(100, budget - seen))
+  if #ids == 0 then status = 'end' end
+  for _, id in ipairs(ids) do
+    seen = seen + 1
+    last = id
+    local ik = P .. 'i:' .. id
+    local cur = call(ik, 'GET', ik)
+    local key = cur and P .. 'h:' .. cur
+    local r = key and rec(key)
+    if not cur then
+      redis.call('ZREM', KEYS[1], id)
+    elseif r and matches(r) then
+      n = n + 1
+      out[#out + 1] = cur
+      for i = 1, #F do out[#out + 1] = s(r[i]) end
+      if n == size then break end
+    end
+  end
+  if not status then
+    if n == size then
+      if #call(KEYS[1], 'ZRANGEBYLEX', KEYS[1], '(' .. last, '+', 'LIMIT', 0, 1) > 0 then status = 'more' else status = 'full' end
+    elseif seen >= budget then
+      status = 'budget'
+    end
+  end
+end
+out[1], out[2] = status, last
+return out
+`)
+
+// scriptTouch: KEYS[1] = lu, ARGV[2..] = pairs of ID and instant (µs).
+// Sets each token's last use to the later of the stored and given
+// instants. Returns the bad-key errors met (a bad record does not keep the
+// others from being touched).
+var scriptTouch = newScript(`
+need_zsets(KEYS[1])
+local errs = {}
+for i = 2, #ARGV, 2 do
+  local id, at = ARGV[i], tonumber(ARGV[i + 1])
+  local ok, e = pcall(function()
+    local ik = P .. 'i:' .. id
+    local cur = call(ik, 'GET', ik)
+    if not cur then return end
+    local key = P .. 'h:' .. cur
+    local r = call(key, 'HMGET', key, 'id', 'c', 'l')
+    if not r[1] then return end
+    local c, l = num(key, r[2]) or NEVER, num(key, r[3])
+    if l == nil or at > l then
+      redis.call('HSET', key, 'l', ARGV[i + 1])
+      redis.call('ZADD', KEYS[1], fmt(math.max(c, at)), id)
+    end
+  end)
+  if not ok then
+    if not isbad(e) then error(e) end
+    errs[#errs + 1] = e.err
+  end
+end
+return errs
+`)
+
+// scriptPrune: KEYS[1] = lu, KEYS[2] = end, ARGV[2] = idle-before (µs,
+// rounded up; ” for none), ARGV[3] = ended-before (likewise), ARGV[4] =
+// the most to delete, ARGV[5] = the most candidates to look at. Candidates
+// come from the sorted sets in score order; each is re-checked against its
+// record before it is deleted, and a candidate whose score was stale is
+// re-scored. Returns {deleted, 'end' or 'budget', bad key errors...}.
+var scriptPrune = newScript(`
+need_zsets(KEYS[1], KEYS[2], P .. 'ids')
+local ib, eb = tonumber(ARGV[2]), tonumber(ARGV[3])
+local limit, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local n, seen, errs = 0, 0, {}
+local function matches(key, r)
+  if ib and active(key, r) < ib then return true end
+  local e, v = num(key, r[I_EXPIRES]), num(key, r[I_REVOKED])
+  return eb ~= nil and ((e ~= nil and e < eb) or (v ~= nil and v < eb))
+end
+local function pass(zkey, bound)
+  if not bound then return true end
+  local skip = 0
+  while n < limit do
+    if seen >= budget then return false end
+    local ids = redis.call('ZRANGEBYSCORE', zkey, '-inf', '(' .. fmt(bound), 'LIMIT', skip, math.min(100, budget - seen))
+    if #ids == 0 then return true end
+    for _, id in ipairs(ids) do
+      seen = seen + 1
+      local ok, e = pcall(function()
+        local ik = P .. 'i:' .. id
+        local cur = call(ik, 'GET', ik)
+        local key = cur and P .. 'h:' .. cur
+        local r = key and rec(key)
+        if not r then
+          if cur then redis.call('DEL', ik) end
+          redis.call('ZREM', KEYS[1], id)
+          redis.call('ZREM', KEYS[2], id)
+          redis.call('ZREM', P .. 'ids', id)
+        elseif matches(key, r) then
+          drop(key, r)
+          n = n + 1
+        else
+          redis.call('ZADD', KEYS[1], fmt(active(key, r)), id)
+          local en = ended(key, r)
+          if en then redis.call('ZADD', KEYS[2], fmt(en), id) else redis.call('ZREM', KEYS[2], id) end
+        end
+      end)
+      if not ok then
+        if not isbad(e) then error(e) end
+        errs[#errs + 1] = e.err
+        skip = skip + 1
+      end
+      if n >= limit then return true end
+    end
+  end
+  return true
+end
+local status = 'end'
+if not pass(KEYS[1], ib) or not pass(KEYS[2], eb) then status = 'budget' end
+local out = {n, status}
+for _, e in ipairs(errs) do out[#out + 1] = e end
+return out
+`)
+
+func newScript(body string) *redis.Script { return redis.NewScript(prelude + body) }
+
+// allScripts lists every script, for preloading.
+var allScripts = []*redis.Script{
+	scriptGet, scriptLookup, scriptLookupAllow, scriptAllow, scriptCreate, scriptUpdate,
+	scriptRevoke, scriptRevokeAll, scriptDelete, scriptList, scriptTouch, scriptPrune,
+}

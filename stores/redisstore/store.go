@@ -1,0 +1,611 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/apitoken/apitoken"
+)
+
+// Store is an [apitoken.Store] on Redis, and an [apitoken.LookupLimiter]:
+// given to a Validator as its own limiter, it looks a token up and takes
+// its rate-limit decision in one script, one round trip. Use [New]; the
+// zero value is not usable. A Store is safe for concurrent use.
+type Store struct {
+	client    redis.UniversalClient
+	k         keys
+	retention string // milliseconds, "0" for none
+	durable   *durability
+	closed    atomic.Bool
+}
+
+type durability struct {
+	replicas int
+	timeout  time.Duration
+}
+
+var (
+	_ apitoken.Store         = (*Store)(nil)
+	_ apitoken.LookupLimiter = (*Store)(nil)
+)
+
+// New returns a Store keeping tokens in the namespace of [WithKeyPrefix]
+// (default [DefaultKeyPrefix]) on client: a *redis.Client (single server or
+// Sentinel), a *redis.ClusterClient or any other redis.UniversalClient.
+// The caller keeps ownership of client and closes it after the Store.
+//
+// New talks to every server of client: it returns [ErrEvictionPolicy] if
+// one has a maxmemory-policy other than noeviction (unless
+// [WithEvictionAllowed]), loads the scripts, and checks what
+// [WithDurableRevoke] needs. It fails if a server cannot be reached.
+func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: New: nil client")
+	}
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: New: %w", err)
+	}
+	s := &Store{
+		client:    client,
+		k:         keys{prefix: "{" + o.prefix + "}:"},
+		retention: strconv.FormatInt(o.retention.Milliseconds(), 10),
+	}
+	if err := checkServers(ctx, client, o); err != nil {
+		return nil, err
+	}
+	if o.durable {
+		if err := checkDurable(ctx, client); err != nil {
+			return nil, err
+		}
+		s.durable = &durability{replicas: o.durReplicas, timeout: o.durTimeout}
+	}
+	return s, nil
+}
+
+// server is what New needs of one server's client.
+type server interface {
+	redis.Cmdable
+	Do(ctx context.Context, args ...any) *redis.Cmd
+}
+
+// eachServer runs f on every server of client (primaries and replicas for
+// a Cluster or Ring, the client itself otherwise).
+func eachServer(ctx context.Context, client redis.UniversalClient, f func(context.Context, server) error) error {
+	type sharded interface {
+		ForEachShard(context.Context, func(context.Context, *redis.Client) error) error
+	}
+	if c, ok := client.(sharded); ok {
+		return c.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return f(ctx, c) })
+	}
+	return f(ctx, client)
+}
+
+// checkServers checks the eviction policy of every server and loads the
+// scripts into each.
+func checkServers(ctx context.Context, client redis.UniversalClient, o *options) error {
+	return eachServer(ctx, client, func(ctx context.Context, c server) error {
+		if !o.allowEviction {
+			info, err := c.Info(ctx, "memory").Result()
+			if err != nil {
+				return fmt.Errorf("redisstore: New: checking maxmemory-policy: %w", err)
+			}
+			if p := infoField(info, "maxmemory_policy"); p != "noeviction" {
+				if p == "" {
+					p = "unknown"
+				}
+				return fmt.Errorf("%w: %s is %q (see WithEvictionAllowed)", ErrEvictionPolicy, serverName(c), p)
+			}
+		}
+		// Replicas refuse SCRIPT LOAD only when read-only scripts are
+		// disabled; a failure there is not fatal: EVALSHA falls back.
+		for _, sc := range allScripts {
+			if err := sc.Load(ctx, c).Err(); err != nil && !isReplica(ctx, c) {
+				return fmt.Errorf("redisstore: New: loading scripts: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func isReplica(ctx context.Context, c server) bool {
+	info, err := c.Info(ctx, "replication").Result()
+	return err == nil && infoField(info, "role") == "slave"
+}
+
+func serverName(c server) string {
+	if cl, ok := c.(*redis.Client); ok {
+		return "server " + cl.Options().Addr
+	}
+	return "the server"
+}
+
+// infoField returns the value of field in an INFO reply, or "".
+func infoField(info, field string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// checkDurable checks what WithDurableRevoke needs on every primary.
+func checkDurable(ctx context.Context, client redis.UniversalClient) error {
+	switch client.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		return fmt.Errorf("redisstore: New: WithDurableRevoke needs a *redis.Client or *redis.ClusterClient, not %T", client)
+	}
+	return eachServer(ctx, client, func(ctx context.Context, c server) error {
+		if isReplica(ctx, c) {
+			return nil
+		}
+		info, err := c.Do(ctx, "COMMAND", "INFO", "WAITAOF").Slice()
+		if err != nil {
+			return fmt.Errorf("redisstore: New: WithDurableRevoke: %w", err)
+		}
+		if len(info) == 0 || info[0] == nil {
+			return fmt.Errorf("redisstore: New: WithDurableRevoke: %s lacks WAITAOF (Redis 7.2 or later needed)", serverName(c))
+		}
+		p, err := c.Info(ctx, "persistence").Result()
+		if err != nil {
+			return fmt.Errorf("redisstore: New: WithDurableRevoke: %w", err)
+		}
+		if infoField(p, "aof_enabled") != "1" {
+			return fmt.Errorf("redisstore: New: WithDurableRevoke: %s has appendonly off", serverName(c))
+		}
+		return nil
+	})
+}
+
+// Close marks the Store closed: later calls return [apitoken.ErrClosed].
+// It does not close the client, which the caller owns. It is idempotent
+// and always returns nil.
+func (s *Store) Close(context.Context) error {
+	s.closed.Store(true)
+	return nil
+}
+
+// String describes the Store without its contents.
+func (s *Store) String() string { return "redisstore.Store(" + s.k.prefix + ")" }
+
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return apitoken.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// run runs a script. The scripts are loaded by New, so this is one EVALSHA
+// round trip (two, once, after a server restart flushed the script cache).
+func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	return sc.Run(ctx, s.client, keys, args...)
+}
+
+func (s *Store) args(rest ...any) []any {
+	return append([]any{s.k.prefix}, rest...)
+}
+
+// hashKeys returns the record and alias keys of t's hashes, for Create and
+// Update.
+func (s *Store) hashKeys(t *apitoken.Token) []string {
+	ks := []string{s.k.id(t.ID), s.k.record(t.Hash), s.k.prev(t.Hash)}
+	if !t.PrevHash.IsZero() {
+		ks = append(ks, s.k.record(t.PrevHash), s.k.prev(t.PrevHash))
+	}
+	return ks
+}
+
+// Create implements [apitoken.Store]. It is one script: the ID and both
+// hashes are claimed with set-if-absent semantics, and the per-owner count
+// and the insert are one atomic step.
+func (s *Store) Create(ctx context.Context, t *apitoken.Token, maxPerOwner int) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if t == nil || t.ID == "" || t.Hash.IsZero() {
+		return errors.New("redisstore: create: token needs an ID and a hash")
+	}
+	if t.Hash == t.PrevHash {
+		return fmt.Errorf("redisstore: create %s: %w: Hash equals PrevHash", t.ID, apitoken.ErrConflict)
+	}
+	fields, err := encode(t, t.Version)
+	if err != nil {
+		return fmt.Errorf("redisstore: create %s: %w", t.ID, err)
+	}
+	args := s.args(fields...)
+	args = append(args, max(maxPerOwner, 0), s.retention)
+	code, err := s.run(ctx, scriptCreate, s.hashKeys(t), args...).Int()
+	if err != nil {
+		return s.k.wrap("create "+t.ID, err)
+	}
+	switch code {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("redisstore: create %s: %w: duplicate ID", t.ID, apitoken.ErrConflict)
+	case 2:
+		return fmt.Errorf("redisstore: create %s: %w: duplicate hash", t.ID, apitoken.ErrConflict)
+	case 3:
+		return fmt.Errorf("redisstore: create %s: %w", t.ID, apitoken.ErrTooManyTokens)
+	}
+	return fmt.Errorf("redisstore: create %s: unexpected script reply %d", t.ID, code)
+}
+
+// Get implements [apitoken.Store].
+func (s *Store) Get(ctx context.Context, id string) (*apitoken.Token, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	op := "get " + id
+	v, err := s.run(ctx, scriptGet, []string{s.k.id(id)}, s.k.prefix).Slice()
+	if isNil(err) {
+		return nil, fmt.Errorf("redisstore: %s: %w", op, apitoken.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.k.wrap(op, err)
+	}
+	return s.decode(op, v, apitoken.Hash{})
+}
+
+func (s *Store) decode(op string, v []any, h apitoken.Hash) (*apitoken.Token, error) {
+	t, at, err := decode(v, h)
+	if err != nil {
+		return nil, &KeyError{Op: op, Key: s.k.redact(s.k.record(at)), Reason: err.Error()}
+	}
+	return t, nil
+}
+
+// GetByHash implements [apitoken.Store] in one round trip. The result is
+// the caller's own (a fresh decode).
+func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if h.IsZero() {
+		return nil, apitoken.ErrNotFound
+	}
+	v, err := s.run(ctx, scriptLookup, []string{s.k.record(h), s.k.prev(h)}, s.k.prefix).Slice()
+	if isNil(err) {
+		return nil, apitoken.ErrNotFound
+	}
+	if err != nil {
+		return nil, s.k.wrap("get by hash", err)
+	}
+	return s.decode("get by hash", v, h)
+}
+
+// GetByHashAllow implements [apitoken.LookupLimiter]: the lookup and the
+// GCRA decision are one script, one round trip, on a single server and on
+// a Cluster alike (the token's keys and its budget share the namespace's
+// slot). The budget is charged under Redis server time, as
+// [Store.Allow] does; now decides only whether the token is revoked or
+// expired (then no budget is charged and the Decision is nil).
+func (s *Store) GetByHashAllow(ctx context.Context, h apitoken.Hash, defaults apitoken.LimitDefaults, now time.Time) (*apitoken.Token, *apitoken.Decision, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, nil, err
+	}
+	if h.IsZero() {
+		return nil, nil, apitoken.ErrNotFound
+	}
+	v, err := s.run(ctx, scriptLookupAllow, []string{s.k.record(h), s.k.prev(h)},
+		s.k.prefix, strconv.FormatInt(now.UnixMicro(), 10),
+		formatRate(defaults.Org.Rate), defaults.Org.Burst, formatRate(defaults.User.Rate), defaults.User.Burst).Slice()
+	if isNil(err) {
+		return nil, nil, apitoken.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, s.k.wrap("get by hash", err)
+	}
+	t, err := s.decode("get by hash", v, h)
+	if err != nil || len(v) < 1+nFields+4 {
+		return t, nil, err
+	}
+	_, limit := defaults.LimitFor(t)
+	d, err := decision(v[1+nFields:], limit, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redisstore: get by hash: %w", err)
+	}
+	return t, &d, nil
+}
+
+// Update implements [apitoken.Store].
+func (s *Store) Update(ctx context.Context, t *apitoken.Token) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if t == nil || t.ID == "" {
+		return errors.New("redisstore: update: token needs an ID")
+	}
+	op := "update " + t.ID
+	if t.Hash.IsZero() || t.Hash == t.PrevHash {
+		return fmt.Errorf("redisstore: %s: %w: hash in use", op, apitoken.ErrConflict)
+	}
+	fields, err := encode(t, t.Version+1)
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	args := s.args(fields...)
+	args = append(args, strconv.FormatInt(t.Version, 10), s.retention)
+	code, err := s.run(ctx, scriptUpdate, s.hashKeys(t), args...).Int()
+	if err != nil {
+		return s.k.wrap(op, err)
+	}
+	switch code {
+	case 0:
+		t.Version++
+		return nil
+	case 1:
+		return fmt.Errorf("redisstore: %s: %w", op, apitoken.ErrNotFound)
+	case 2:
+		return fmt.Errorf("redisstore: %s: %w: version %d is stale", op, apitoken.ErrConflict, t.Version)
+	case 3:
+		return fmt.Errorf("redisstore: %s: %w: hash in use", op, apitoken.ErrConflict)
+	}
+	return fmt.Errorf("redisstore: %s: unexpected script reply %d", op, code)
+}
+
+// Revoke implements [apitoken.Store]. Under [WithDurableRevoke] it returns
+// once the revocation is on disk (or with [ErrNotDurable]).
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	op := "revoke " + id
+	us, err := micros("at", at)
+	if err != nil || us == "" {
+		return fmt.Errorf("redisstore: %s: bad instant", op)
+	}
+	v, err := s.runDurable(ctx, scriptRevoke, []string{s.k.id(id)}, s.args(us, s.retention)...)
+	if err != nil {
+		return s.k.wrap(op, err)
+	}
+	if n, _ := v.(int64); n == 1 {
+		return fmt.Errorf("redisstore: %s: %w", op, apitoken.ErrNotFound)
+	}
+	return nil
+}
+
+// RevokeAll implements [apitoken.Store]: one script revokes every token of
+// the owner. A token whose record is unreadable is reported (a
+// [*KeyError]) after the others are revoked.
+func (s *Store) RevokeAll(ctx context.Context, ownerID string, at time.Time) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	us, err := micros("at", at)
+	if err != nil || us == "" {
+		return 0, errors.New("redisstore: revoke all: bad instant")
+	}
+	v, err := s.runDurable(ctx, scriptRevokeAll, []string{s.k.owner(ownerID)}, s.args(us, s.retention, ownerID)...)
+	if err != nil {
+		return 0, s.k.wrap("revoke all", err)
+	}
+	r, _ := v.([]any)
+	if len(r) == 0 {
+		return 0, errors.New("redisstore: revoke all: unexpected script reply")
+	}
+	n, _ := r[0].(int64)
+	return int(n), s.k.badKeys("revoke all", r[1:])
+}
+
+// Delete implements [apitoken.Store].
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	op := "delete " + id
+	v, err := s.runDurable(ctx, scriptDelete, []string{s.k.id(id)}, s.k.prefix)
+	if err != nil {
+		return s.k.wrap(op, err)
+	}
+	if n, _ := v.(int64); n == 1 {
+		return fmt.Errorf("redisstore: %s: %w", op, apitoken.ErrNotFound)
+	}
+	return nil
+}
+
+// listBudget bounds the index entries one List script looks at, so a
+// sparse filter never blocks the server for long; List then continues
+// with another script.
+const listBudget = 2000
+
+// List implements [apitoken.Store]. It walks the most selective index (the
+// owner's, else the org's, else the kind's, else all IDs) in ID order and
+// filters the rest; the cursor is the last ID returned, so pages are
+// stable under concurrent creates and deletes.
+func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, error) {
+	if err := s.check(ctx); err != nil {
+		return apitoken.Page{}, err
+	}
+	after := ""
+	if f.Cursor != "" {
+		var err error
+		if after, err = apitoken.DecodeCursor(f.Cursor); err != nil {
+			return apitoken.Page{}, err
+		}
+	}
+	index := s.k.all()
+	switch {
+	case f.OwnerID != "":
+		index = s.k.owner(f.OwnerID)
+	case f.OrgID != "":
+		index = s.k.org(f.OrgID)
+	case f.Kind != 0:
+		index = s.k.kind(f.Kind)
+	}
+	kind := ""
+	if f.Kind != 0 {
+		kind = kindString(f.Kind)
+	}
+	size := f.PageSize()
+	var p apitoken.Page
+	for {
+		v, err := s.run(ctx, scriptList, []string{index},
+			s.args(after, size-len(p.Tokens), f.OwnerID, f.OrgID, kind, listBudget)...).Slice()
+		if err != nil {
+			return apitoken.Page{}, s.k.wrap("list", err)
+		}
+		if len(v) < 2 || (len(v)-2)%(1+nFields) != 0 {
+			return apitoken.Page{}, errors.New("redisstore: list: unexpected script reply")
+		}
+		status, _ := v[0].(string)
+		after, _ = v[1].(string)
+		for i := 2; i < len(v); i += 1 + nFields {
+			t, err := s.decode("list", v[i:i+1+nFields], apitoken.Hash{})
+			if err != nil {
+				return apitoken.Page{}, err
+			}
+			p.Tokens = append(p.Tokens, t)
+		}
+		switch status {
+		case "budget":
+			if err := ctx.Err(); err != nil {
+				return apitoken.Page{}, err
+			}
+			continue
+		case "more":
+			p.Next = apitoken.EncodeCursor(after)
+		}
+		return p, nil
+	}
+}
+
+// touchBatch bounds the uses one Touch script carries.
+const touchBatch = 1000
+
+// Touch implements [apitoken.Store]: one script per 1,000 uses sets each
+// last-used time to the later of the stored and given ones (and moves the
+// token in the idle index). A token whose record is unreadable is reported
+// (a [*KeyError]) after the others are touched.
+func (s *Store) Touch(ctx context.Context, uses []apitoken.Use) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	var errs []error
+	for len(uses) > 0 {
+		n := min(len(uses), touchBatch)
+		args := make([]any, 0, 1+2*n)
+		args = append(args, s.k.prefix)
+		for _, u := range uses[:n] {
+			us, err := micros("At", u.At)
+			if err != nil || us == "" {
+				continue // the zero time never moves a last use; out of range cannot be stored
+			}
+			args = append(args, u.ID, us)
+		}
+		uses = uses[n:]
+		if len(args) == 1 {
+			continue
+		}
+		v, err := s.run(ctx, scriptTouch, []string{s.k.lastUsed()}, args...).Slice()
+		if err != nil {
+			return s.k.wrap("touch", err)
+		}
+		if err := s.k.badKeys("touch", v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pruneBudget bounds the candidates one Prune script looks at.
+const pruneBudget = 2000
+
+// Prune implements [apitoken.Store]. Candidates come from the sorted sets
+// of last uses and of ends, in score order (no SCAN); each is re-checked
+// against its record in the script that deletes it. A token whose record is
+// unreadable is skipped and reported (a [*KeyError]) with the count of the
+// others deleted.
+func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	if r.Limit <= 0 {
+		return 0, errors.New("redisstore: prune: limit must be positive")
+	}
+	if r.IdleBefore.IsZero() && r.EndedBefore.IsZero() {
+		return 0, nil
+	}
+	bound := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return ceilMicros(t)
+	}
+	ib, eb := bound(r.IdleBefore), bound(r.EndedBefore)
+	n := 0
+	var errs []error
+	for n < r.Limit {
+		v, err := s.run(ctx, scriptPrune, []string{s.k.lastUsed(), s.k.ended()},
+			s.args(ib, eb, r.Limit-n, pruneBudget)...).Slice()
+		if err != nil {
+			return n, s.k.wrap("prune", err)
+		}
+		if len(v) < 2 {
+			return n, errors.New("redisstore: prune: unexpected script reply")
+		}
+		d, _ := v[0].(int64)
+		n += int(d)
+		if err := s.k.badKeys("prune", v[2:]); err != nil {
+			errs = append(errs, err)
+		}
+		if status, _ := v[1].(string); status != "budget" {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// runDurable runs a script and, under WithDurableRevoke, WAITAOF after it
+// on the same connection of the key's primary.
+func (s *Store) runDurable(ctx context.Context, sc *redis.Script, keys []string, args ...any) (any, error) {
+	if s.durable == nil {
+		return s.run(ctx, sc, keys, args...).Result()
+	}
+	var node *redis.Client
+	switch c := s.client.(type) {
+	case *redis.Client:
+		node = c
+	case *redis.ClusterClient:
+		var err error
+		if node, err = c.MasterForKey(ctx, keys[0]); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		pipe := node.Pipeline()
+		cmd := sc.EvalSha(ctx, pipe, keys, args...)
+		wait := pipe.Do(ctx, "WAITAOF", 1, s.durable.replicas, s.durable.timeout.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
+			if err := sc.Load(ctx, node).Err(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		v, err := cmd.Result()
+		if err != nil {
+			return nil, err
+		}
+		acks, err := wait.Int64Slice()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotDurable, err)
+		}
+		if len(acks) != 2 || acks[0] < 1 || acks[1] < int64(s.durable.replicas) {
+			return nil, fmt.Errorf("%w: WAITAOF confirmed %v (want local 1, replicas %d) within %v", ErrNotDurable, acks, s.durable.replicas, s.durable.timeout)
+		}
+		return v, nil
+	}
+}

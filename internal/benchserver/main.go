@@ -1,0 +1,72 @@
+// Command benchserver serves one handler bare and behind the apitoken
+// middleware (memory store, local limiter on, many tokens), for load tests
+// with wrk: scripts/bench-wrk drives it. It writes the tokens' plaintexts to
+// a file for the load generator, so use it only on test data.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/stores/memstore"
+)
+
+func main() {
+	n := flag.Int("tokens", 1_000_000, "number of tokens to issue")
+	bare := flag.String("bare", "127.0.0.1:18080", "address of the bare handler")
+	protected := flag.String("protected", "127.0.0.1:18081", "address of the protected handler")
+	out := flag.String("out", "tokens.txt", "file to write the tokens to")
+	flag.Parse()
+
+	ctx := context.Background()
+	pol := apitoken.Policy{
+		Prefix:       "bench",
+		Roles:        map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
+		OrgRateLimit: apitoken.Limit{Rate: 1e9, Burst: 1e9},
+	}
+	key := []byte("benchserver-key-benchserver-key-")
+	store := memstore.New()
+	iss, err := apitoken.NewIssuer(store, pol, apitoken.WithHashKeys(key))
+	check(err)
+	v, err := apitoken.NewValidator(store, pol, apitoken.WithHashKeys(key), apitoken.WithLimiter(apitoken.NewLocalLimiter()))
+	check(err)
+	go v.Run(ctx)
+
+	f, err := os.Create(*out)
+	check(err)
+	w := bufio.NewWriter(f)
+	start := time.Now()
+	for i := range *n {
+		s, _, err := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: fmt.Sprint("t", i), Roles: []string{"reader"}})
+		check(err)
+		fmt.Fprintln(w, s.Reveal())
+	}
+	check(w.Flush())
+	check(f.Close())
+	runtime.GC()
+	log.Printf("issued %d tokens in %v", *n, time.Since(start).Round(time.Millisecond))
+
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok")
+	})
+	mw := apitoken.Middleware(v, apitoken.WithOrg(func(r *http.Request) string { return r.Header.Get("X-Org") }))
+	go func() { check(http.ListenAndServe(*bare, ok)) }()
+	log.Printf("ready: bare on %s, protected on %s", *bare, *protected)
+	check(http.ListenAndServe(*protected, mw(ok)))
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}

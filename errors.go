@@ -80,6 +80,7 @@ type PolicyError struct {
 	err    error // optional further sentinel, e.g. ErrTooManyTokens
 }
 
+// Error returns "apitoken: policy: <rule>: <detail>".
 func (e *PolicyError) Error() string {
 	if e.Detail == "" {
 		return "apitoken: policy: " + e.Rule
@@ -101,6 +102,7 @@ type RateLimitError struct {
 	Decision Decision
 }
 
+// Error returns "apitoken: rate limited; retry after <n>s".
 func (e *RateLimitError) Error() string {
 	return "apitoken: rate limited; retry after " + strconv.FormatInt(int64((e.Decision.RetryAfter+time.Second-1)/time.Second), 10) + "s"
 }

@@ -177,9 +177,12 @@ local function gcra(key, rate, burst)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local v = call(key, 'GET', key)
-  local tat = v and tonumber(v)
-  if v and not tat then bad(key, 'corrupt budget') end
-  if tat == nil or tat < now then tat = now end
+  local tat = now
+  if v then
+    tat = tonumber(v)
+    if not tat then bad(key, 'corrupt budget') end
+    if tat < now then tat = now end
+  end
   local new = tat + T
   local allow_at = new - tol
   if now < allow_at then

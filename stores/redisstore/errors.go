@@ -46,10 +46,11 @@ const badKeyCode = "APITOKEN_BADKEY "
 
 // badKey parses the error a script raises for a bad key.
 func (k keys) badKey(op, msg string) (*KeyError, bool) {
-	rest, ok := strings.CutPrefix(msg, badKeyCode)
-	if !ok {
+	i := strings.Index(msg, badKeyCode)
+	if i < 0 {
 		return nil, false
 	}
+	rest := msg[i+len(badKeyCode):]
 	hexKey, reason, _ := strings.Cut(rest, " ")
 	key, err := hex.DecodeString(hexKey)
 	if err != nil {

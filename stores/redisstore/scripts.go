@@ -36,8 +36,15 @@ local function bad(key, why)
   error({err = 'APITOKEN_BADKEY ' .. tohex(key) .. ' ' .. why})
 end
 
-local function isbad(e)
-  return type(e) == 'table' and type(e.err) == 'string' and string.sub(e.err, 1, 15) == 'APITOKEN_BADKEY'
+-- badmsg returns the bad-key message an error caught by pcall carries, or
+-- nil for any other error.
+local function badmsg(e)
+  if type(e) == 'table' then e = e.err end
+  if type(e) == 'string' then
+    local i = string.find(e, 'APITOKEN_BADKEY', 1, true)
+    if i then return string.sub(e, i) end
+  end
+  return nil
 end
 
 -- call is redis.call for a command on key, naming key when it holds the
@@ -406,8 +413,9 @@ for _, id in ipairs(call(KEYS[1], 'ZRANGE', KEYS[1], 0, -1)) do
     end
   end)
   if not ok then
-    if not isbad(e) then error(e) end
-    errs[#errs + 1] = e.err
+    local m = badmsg(e)
+    if not m then error(e, 0) end
+    errs[#errs + 1] = m
   end
 end
 local out = {n}
@@ -501,8 +509,9 @@ for i = 2, #ARGV, 2 do
     end
   end)
   if not ok then
-    if not isbad(e) then error(e) end
-    errs[#errs + 1] = e.err
+    local m = badmsg(e)
+    if not m then error(e, 0) end
+    errs[#errs + 1] = m
   end
 end
 return errs
@@ -553,8 +562,9 @@ local function pass(zkey, bound)
         end
       end)
       if not ok then
-        if not isbad(e) then error(e) end
-        errs[#errs + 1] = e.err
+        local m = badmsg(e)
+        if not m then error(e, 0) end
+        errs[#errs + 1] = m
         skip = skip + 1
       end
       if n >= limit then return true end

@@ -88,7 +88,7 @@ func (d timeDst) Scan(src any) error {
 	case time.Time:
 		*d.p = v.UTC()
 	default:
-		return fmt.Errorf("sqlstore: instant column holds %T", src)
+		return fmt.Errorf("instant column holds %T", src)
 	}
 	return nil
 }
@@ -103,11 +103,11 @@ func (d hashDst) Scan(src any) error {
 		*d.p = apitoken.Hash{}
 	case []byte:
 		if len(v) != len(d.p) {
-			return fmt.Errorf("sqlstore: hash column holds %d bytes, want %d", len(v), len(d.p))
+			return fmt.Errorf("hash column holds %d bytes, want %d", len(v), len(d.p))
 		}
 		copy(d.p[:], v)
 	default:
-		return fmt.Errorf("sqlstore: hash column holds %T", src)
+		return fmt.Errorf("hash column holds %T", src)
 	}
 	return nil
 }

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/internal/testservers"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -58,4 +60,51 @@ func newStore(t testing.TB, db *sql.DB, d sqlstore.Dialect, opts ...sqlstore.Opt
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
+}
+
+// dialects runs f as a subtest per dialect, each with a fresh migrated
+// store (SQLite: a new file; PostgreSQL: a new database on the shared
+// cluster) and its *sql.DB.
+func dialects(t *testing.T, f func(t *testing.T, s *sqlstore.Store, db *sql.DB)) {
+	t.Run("SQLite", func(t *testing.T) {
+		db, _ := openSQLite(t)
+		f(t, newStore(t, db, sqlstore.SQLite), db)
+	})
+	t.Run("Postgres", func(t *testing.T) {
+		db, _ := openPostgres(t)
+		f(t, newStore(t, db, sqlstore.Postgres, sqlstore.WithSchema(storetest.Namespace(t))), db)
+	})
+}
+
+// policy is the policy of the tests that issue and validate tokens.
+var policy = apitoken.Policy{
+	Prefix: "test",
+	Roles:  map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
+}
+
+// readDevices is a request the tokens of issue may make.
+var readDevices = apitoken.Request{Org: "org_1", API: "devices", Access: apitoken.AccessRead}
+
+// services returns an Issuer and a Validator on s under policy.
+func services(t testing.TB, s apitoken.Store) (*apitoken.Issuer, *apitoken.Validator) {
+	t.Helper()
+	iss, err := apitoken.NewIssuer(s, policy)
+	if err != nil {
+		t.Fatalf("NewIssuer: %v", err)
+	}
+	v, err := apitoken.NewValidator(s, policy)
+	if err != nil {
+		t.Fatalf("NewValidator: %v", err)
+	}
+	return iss, v
+}
+
+// issue issues an org token of org_1 with the reader role.
+func issue(t testing.TB, iss *apitoken.Issuer) (string, *apitoken.Token) {
+	t.Helper()
+	secret, tok, err := iss.Issue(t.Context(), apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "test", Roles: []string{"reader"}})
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	return secret.Reveal(), tok
 }

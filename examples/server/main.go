@@ -1,0 +1,148 @@
+// Command server is a small HTTP API whose one endpoint, GET /devices,
+// needs an API token. Tokens live in a SQLite file (no setup) or, with
+// -postgres, in PostgreSQL. Run it from the repository root:
+//
+//	go run ./examples/server
+//
+// On first start it issues a demo token and prints it once, with a curl
+// command to try. Flags: -addr, -db, -postgres.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/stores/sqlstore"
+)
+
+func main() {
+	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	file := flag.String("db", "apitoken-example.db", "SQLite database file (created if missing)")
+	dsn := flag.String("postgres", "", "PostgreSQL DSN to use instead of SQLite, e.g. postgres://user:pass@localhost/app")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *file, *dsn); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// policy: tokens start with "demo_"; the reader role may read devices.
+var policy = apitoken.Policy{
+	Prefix: "demo",
+	Roles:  map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
+}
+
+const org = "org_demo"
+
+func run(ctx context.Context, addr, file, dsn string) error {
+	db, dialect, err := open(ctx, file, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store, err := sqlstore.New(db, dialect)
+	if err == nil {
+		err = store.Migrate(ctx) // creates the tables on first start; then a no-op
+	}
+	if err != nil {
+		return err
+	}
+	iss, err := apitoken.NewIssuer(store, policy)
+	if err != nil {
+		return err
+	}
+	v, err := apitoken.NewValidator(store, policy)
+	if err == nil {
+		err = demoToken(ctx, iss, addr)
+	}
+	if err != nil {
+		return err
+	}
+	go v.Run(ctx) // writes last-used times in batches until ctx ends
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /devices", func(w http.ResponseWriter, r *http.Request) {
+		p, status, err := authorize(r, v)
+		if err != nil {
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="devices"`)
+			}
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"token": p.Hint, "org": p.OrgID, "devices": []string{"sensor-1", "sensor-2"}})
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	context.AfterFunc(ctx, func() { srv.Shutdown(context.Background()) }) // on ^C or SIGTERM
+	log.Printf("listening on http://%s (tokens in %s)", addr, store)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return v.Close(context.Background()) // a last flush of last-used times
+}
+
+// open opens PostgreSQL if a DSN is given, else the SQLite file.
+func open(ctx context.Context, file, dsn string) (*sql.DB, sqlstore.Dialect, error) {
+	if dsn != "" {
+		db, err := sqlstore.OpenPostgres(ctx, dsn)
+		return db, sqlstore.Postgres, err
+	}
+	db, err := sqlstore.OpenSQLite(ctx, file)
+	return db, sqlstore.SQLite, err
+}
+
+// demoToken issues a token if the store has none, and prints it: the only
+// time its plaintext is ever shown.
+func demoToken(ctx context.Context, iss *apitoken.Issuer, addr string) error {
+	page, err := iss.List(ctx, apitoken.Filter{Limit: 1})
+	if err != nil || len(page.Tokens) > 0 {
+		return err // issued on an earlier start (delete the database for a new one)
+	}
+	secret, _, err := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: org, Name: "demo", Roles: []string{"reader"}})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("demo token (shown once): %s\n", secret.Reveal())
+	fmt.Printf("try: curl -H 'Authorization: Bearer %s' http://%s/devices\n", secret.Reveal(), addr)
+	return nil
+}
+
+// authorize validates the request's Bearer token for read access to the
+// devices API, and returns the HTTP status to answer on failure.
+func authorize(r *http.Request, v *apitoken.Validator) (*apitoken.Principal, int, error) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, http.StatusUnauthorized, errors.New("no bearer token")
+	}
+	ip, _ := netip.ParseAddrPort(r.RemoteAddr)
+	p, err := v.Validate(r.Context(), strings.TrimSpace(token), apitoken.Request{
+		IP: ip.Addr(), Org: org, API: "devices", Access: apitoken.AccessRead,
+	})
+	switch {
+	case err == nil:
+		return p, http.StatusOK, nil
+	case errors.Is(err, apitoken.ErrStoreUnavailable):
+		log.Print(err) // names no token; safe to log
+		return nil, http.StatusServiceUnavailable, err
+	case errors.Is(err, apitoken.ErrIPNotAllowed), errors.Is(err, apitoken.ErrForbidden):
+		return nil, http.StatusForbidden, err
+	case errors.Is(err, apitoken.ErrRateLimited):
+		return nil, http.StatusTooManyRequests, err
+	}
+	return nil, http.StatusUnauthorized, err // malformed, unknown, revoked, expired, idle
+}

@@ -27,8 +27,8 @@ func benchDialects(b *testing.B, f func(b *testing.B, s *sqlstore.Store, db *sql
 }
 
 // BenchmarkValidate compares Validator.Validate on the store (parse,
-// HMAC-free SHA-256, the store's one prepared query by hash through the
-// hashes table, decoding, the checks) with the floor: a raw prepared
+// SHA-256, the store's one prepared query by hash through the hashes
+// table, decoding the row, the checks) with its floor: a raw prepared
 // SELECT of the same columns by primary key, scanned into untyped values.
 // 512 tokens are used in turn. The target is Validate ≤ 1.3× the
 // raw query.

@@ -1,0 +1,60 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/stores/sqlstore"
+)
+
+// A store on a SQLite file: open, migrate, issue, validate, revoke.
+func Example() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "sqlstore-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "tokens.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	store, err := sqlstore.New(db, sqlstore.SQLite)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+	version, _ := store.Version(ctx)
+	fmt.Println("schema version:", version)
+
+	policy := apitoken.Policy{Prefix: "acme", DefaultRoles: []string{"reader"},
+		Roles: map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}}}
+	iss, _ := apitoken.NewIssuer(store, policy)
+	v, _ := apitoken.NewValidator(store, policy)
+	secret, tok, err := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "ci"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	req := apitoken.Request{Org: "org_1", API: "devices", Access: apitoken.AccessRead}
+	p, err := v.Validate(ctx, secret.Reveal(), req)
+	fmt.Println("validate:", p.Name, err)
+
+	if err := iss.Revoke(ctx, tok.ID); err != nil {
+		log.Fatal(err)
+	}
+	_, err = v.Validate(ctx, secret.Reveal(), req)
+	fmt.Println("after revoke:", errors.Is(err, apitoken.ErrRevoked))
+	// Output:
+	// schema version: 1
+	// validate: ci <nil>
+	// after revoke: true
+}

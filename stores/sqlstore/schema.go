@@ -91,7 +91,7 @@ func splitSQL(src string) []string {
 // error matching [ErrSchemaTooNew], and nothing is changed.
 //
 // The store never migrates by itself: call Migrate at start-up or from a
-// deployment step (the apitoken command's migrate).
+// deployment step.
 func (s *Store) Migrate(ctx context.Context) error {
 	ms, err := s.migrations()
 	if err != nil {

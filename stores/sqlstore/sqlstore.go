@@ -45,8 +45,9 @@ const DefaultTablePrefix = "apitoken_"
 // under errors.Is.
 var (
 	// ErrSchemaTooNew means the database holds a schema version newer than
-	// this code knows ([SchemaVersion]): a newer release migrated it. The
-	// store refuses to migrate or run against it; upgrade the program.
+	// this code knows ([SchemaVersion]): a newer release migrated it.
+	// Migrate refuses to touch it and CheckSchema reports it; upgrade the
+	// program.
 	ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this program")
 	// ErrSchemaOutdated means the database schema is older than
 	// [SchemaVersion] (or absent); run [Store.Migrate].
@@ -57,9 +58,8 @@ var (
 type Option func(*options)
 
 type options struct {
-	prefix    string
-	schema    string
-	prefixSet bool
+	prefix string
+	schema string
 }
 
 // WithTablePrefix sets the prefix of every table and index name (default
@@ -67,7 +67,7 @@ type options struct {
 // beside the host's own. It must be empty or up to 32 characters of
 // [a-z0-9_] starting with a letter or '_'.
 func WithTablePrefix(prefix string) Option {
-	return func(o *options) { o.prefix, o.prefixSet = prefix, true }
+	return func(o *options) { o.prefix = prefix }
 }
 
 // WithSchema puts the tables in the named PostgreSQL schema, which Migrate

@@ -454,11 +454,12 @@ func latestUses(uses []apitoken.Use) []apitoken.Use {
 }
 
 // Prune implements [apitoken.Store]. PostgreSQL picks up to r.Limit
-// matching rows with FOR UPDATE SKIP LOCKED (pruners running at once take
-// disjoint rows, and a row being written is left for the next batch) and
-// deletes them in the same statement, re-checking the criteria; the hashes
-// go by ON DELETE CASCADE. SQLite deletes under its write lock, in one
-// transaction.
+// matching rows with FOR UPDATE SKIP LOCKED and deletes them in the same
+// statement, re-checking the criteria; the hashes go by ON DELETE CASCADE.
+// Pruners running at once so take disjoint rows and never wait on each
+// other or on writers; the price is that a short batch may leave matching
+// rows another transaction held at that moment, for the next run. SQLite
+// deletes under its write lock, in one transaction.
 func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error) {
 	if s.closed.Load() {
 		return 0, apitoken.ErrClosed

@@ -73,7 +73,8 @@ type Store interface {
 
 	// Prune deletes min(r.Limit, number matching) tokens matching r and
 	// returns how many it deleted, so a count below r.Limit means nothing
-	// else matched. The criteria are re-checked at deletion, in the same
+	// else matched (a store may skip rows another pruner holds locked at
+	// that moment; a later pass gets any it left). The criteria are re-checked at deletion, in the same
 	// atomic step, so a token touched after a scan began is not deleted.
 	// Stores may run Prune from several processes at once.
 	Prune(ctx context.Context, r PruneRequest) (int, error)

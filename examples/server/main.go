@@ -16,11 +16,10 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -40,10 +39,12 @@ func main() {
 	}
 }
 
-// policy: tokens start with "demo_"; the reader role may read devices.
+// policy: tokens start with "demo_"; the reader role may read devices, 60
+// requests a minute with bursts of 10.
 var policy = apitoken.Policy{
-	Prefix: "demo",
-	Roles:  map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
+	Prefix:       "demo",
+	Roles:        map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
+	OrgRateLimit: apitoken.Limit{Rate: apitoken.Per(60, time.Minute), Burst: 10},
 }
 
 const org = "org_demo"
@@ -65,7 +66,7 @@ func run(ctx context.Context, addr, file, dsn string) error {
 	if err != nil {
 		return err
 	}
-	v, err := apitoken.NewValidator(store, policy)
+	v, err := apitoken.NewValidator(store, policy, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
 	if err == nil {
 		err = demoToken(ctx, iss, addr)
 	}
@@ -74,19 +75,18 @@ func run(ctx context.Context, addr, file, dsn string) error {
 	}
 	go v.Run(ctx) // writes last-used times in batches until ctx ends
 
+	// The middleware answers 401/403/429/503 itself and logs why to stderr.
+	auth := apitoken.Middleware(v,
+		apitoken.WithRealm("devices"),
+		apitoken.WithOrg(func(*http.Request) string { return org }),
+		apitoken.WithObserver(apitoken.SlogObserver(slog.Default())),
+	)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /devices", func(w http.ResponseWriter, r *http.Request) {
-		p, status, err := authorize(r, v)
-		if err != nil {
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="devices"`)
-			}
-			http.Error(w, http.StatusText(status), status)
-			return
-		}
+	mux.Handle("GET /devices", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := apitoken.PrincipalFrom(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"token": p.Hint, "org": p.OrgID, "devices": []string{"sensor-1", "sensor-2"}})
-	})
+	})))
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	context.AfterFunc(ctx, func() { srv.Shutdown(context.Background()) }) // on ^C or SIGTERM
 	log.Printf("listening on http://%s (tokens in %s)", addr, store)
@@ -120,29 +120,4 @@ func demoToken(ctx context.Context, iss *apitoken.Issuer, addr string) error {
 	fmt.Printf("demo token (shown once): %s\n", secret.Reveal())
 	fmt.Printf("try: curl -H 'Authorization: Bearer %s' http://%s/devices\n", secret.Reveal(), addr)
 	return nil
-}
-
-// authorize validates the request's Bearer token for read access to the
-// devices API, and returns the HTTP status to answer on failure.
-func authorize(r *http.Request, v *apitoken.Validator) (*apitoken.Principal, int, error) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return nil, http.StatusUnauthorized, errors.New("no bearer token")
-	}
-	ip, _ := netip.ParseAddrPort(r.RemoteAddr)
-	p, err := v.Validate(r.Context(), strings.TrimSpace(token), apitoken.Request{
-		IP: ip.Addr(), Org: org, API: "devices", Access: apitoken.AccessRead,
-	})
-	switch {
-	case err == nil:
-		return p, http.StatusOK, nil
-	case errors.Is(err, apitoken.ErrStoreUnavailable):
-		log.Print(err) // names no token; safe to log
-		return nil, http.StatusServiceUnavailable, err
-	case errors.Is(err, apitoken.ErrIPNotAllowed), errors.Is(err, apitoken.ErrForbidden):
-		return nil, http.StatusForbidden, err
-	case errors.Is(err, apitoken.ErrRateLimited):
-		return nil, http.StatusTooManyRequests, err
-	}
-	return nil, http.StatusUnauthorized, err // malformed, unknown, revoked, expired, idle
 }

@@ -228,7 +228,7 @@ func TestRetention(t *testing.T) {
 		t.Helper()
 		keys := []string{f.recordKey(x), f.ns + "i:" + x.ID}
 		if !x.PrevHash.IsZero() {
-			keys = append(keys, f.ns+"p:"+hex.EncodeToString(x.PrevHash[:]))
+			keys = append(keys, f.ns+"h:"+hex.EncodeToString(x.PrevHash[:]))
 		}
 		for _, k := range keys {
 			if got := expireTime(k); got != want {

@@ -10,8 +10,7 @@ import (
 // Key suffixes after the namespace prefix "{ns}:". The layout is described
 // in the package documentation; the Lua scripts build the same names.
 const (
-	sfxRecord   = "h:"  // + hex(hash): HASH, the token record
-	sfxPrev     = "p:"  // + hex(prev hash): STRING, hex(current hash)
+	sfxRecord   = "h:"  // + hex(hash): HASH, the token record; for a previous hash, an alias {cur: hex(current hash)}
 	sfxID       = "i:"  // + ID: STRING, hex(current hash)
 	sfxAll      = "ids" // ZSET of every ID, all scores 0 (lexicographic)
 	sfxOwner    = "o:"  // + OwnerID: ZSET of IDs, scores 0
@@ -28,7 +27,6 @@ const (
 type keys struct{ prefix string }
 
 func (k keys) record(h apitoken.Hash) string { return k.prefix + sfxRecord + hex.EncodeToString(h[:]) }
-func (k keys) prev(h apitoken.Hash) string   { return k.prefix + sfxPrev + hex.EncodeToString(h[:]) }
 func (k keys) id(id string) string           { return k.prefix + sfxID + id }
 func (k keys) all() string                   { return k.prefix + sfxAll }
 func (k keys) owner(o string) string         { return k.prefix + sfxOwner + o }
@@ -40,15 +38,17 @@ func (k keys) budget(lk apitoken.LimitKey) string {
 	return k.prefix + sfxBudget + lk.String()
 }
 
-// redact returns key as it may appear in an error: the hash in a record or
-// previous-hash key is cut to its first 8 hex digits and "…", enough to
-// find the key with SCAN MATCH, never the hash itself.
+// redact returns key as it may appear in an error: the hash in a record
+// key is cut to its first 8 hex digits and "…", enough to find the key with
+// SCAN MATCH, never the hash itself.
 func (k keys) redact(key string) string {
-	for _, sfx := range []string{sfxRecord, sfxPrev} {
-		p := k.prefix + sfx
-		if rest, ok := strings.CutPrefix(key, p); ok && len(rest) == hashHexLen {
-			return p + rest[:redactedLen] + "…"
-		}
+	p := k.prefix + sfxRecord
+	if rest, ok := strings.CutPrefix(key, p); ok && len(rest) == hashHexLen {
+		return p + rest[:redactedLen] + "…"
 	}
 	return key
 }
+
+// recordFields are the fields of a record, in script order, and last the
+// one field of a previous-hash alias.
+var recordFields = []string{"id", "k", "o", "g", "c", "u", "e", "l", "r", "v", "p", "pe", "rl", "j", "cur"}

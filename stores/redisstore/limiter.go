@@ -91,7 +91,7 @@ func allow(ctx context.Context, c redis.UniversalClient, k keys, key apitoken.Li
 	if r := float64(limit.Rate); math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 || limit.Burst < 1 {
 		return apitoken.Decision{}, fmt.Errorf("redisstore: allow: invalid limit %+v", limit)
 	}
-	v, err := scriptAllow.Run(ctx, c, []string{k.budget(key)}, k.prefix, formatRate(limit.Rate), limit.Burst).Slice()
+	v, err := runFast(ctx, c, fastAllow, scriptAllow, []string{k.budget(key)}, k.prefix, formatRate(limit.Rate), limit.Burst).Slice()
 	if err != nil {
 		return apitoken.Decision{}, k.wrap("allow", err)
 	}

@@ -148,22 +148,22 @@ func encode(t *apitoken.Token, version int64) ([]any, error) {
 	return f, nil
 }
 
-// decode builds a token from a script reply {via, fields...} for the
-// record at hash h (or, when via is set, at the hash via names). It
-// returns the record's hash and an error saying what is corrupt.
-func decode(reply []any, h apitoken.Hash) (*apitoken.Token, apitoken.Hash, error) {
-	if len(reply) < 1+nFields {
+// decode builds a token from the fields of a record (at least nFields,
+// in script order) at hash h, or when via is not "", at the hash via names
+// in hex. It returns the record's hash and an error saying what is corrupt.
+func decode(via string, fields []any, h apitoken.Hash) (*apitoken.Token, apitoken.Hash, error) {
+	if len(fields) < nFields {
 		return nil, h, errors.New("short reply")
 	}
 	var f [nFields]string
 	for i := range f {
-		s, ok := reply[1+i].(string)
+		s, ok := fields[i].(string)
 		if !ok {
-			return nil, h, errors.New("bad reply")
+			return nil, h, fmt.Errorf("corrupt record: missing field %v", recordFields[i])
 		}
 		f[i] = s
 	}
-	if via, _ := reply[0].(string); via != "" {
+	if via != "" {
 		if err := decodeHash(&h, via); err != nil {
 			return nil, h, err
 		}

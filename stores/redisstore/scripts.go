@@ -12,7 +12,8 @@ import "github.com/redis/go-redis/v9"
 //
 // Conventions:
 //   - A record is read with HMGET of the fields in F; r[1] (the ID) is
-//     false when the record does not exist.
+//     false when the record does not exist, and then r[15] (cur) is set
+//     if the key is a previous hash's alias to the current hash.
 //   - Instants are integer Unix microseconds (exact in Lua's doubles up to
 //     the year 2255); the empty string is the zero instant.
 //   - A key of the wrong type or a corrupt record raises an error whose
@@ -25,8 +26,9 @@ import "github.com/redis/go-redis/v9"
 // prelude holds the helpers every script shares.
 const prelude = `
 local P = ARGV[1]
-local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j'}
-local I_ID, I_KIND, I_OWNER, I_ORG, I_CREATED, I_UPDATED, I_EXPIRES, I_USED, I_REVOKED, I_VERSION, I_PREV, I_PREVEXP, I_LIMIT, I_JSON = 1,2,3,4,5,6,7,8,9,10,11,12,13,14
+local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','cur'}
+local I_ID, I_KIND, I_OWNER, I_ORG, I_CREATED, I_UPDATED, I_EXPIRES, I_USED, I_REVOKED, I_VERSION, I_PREV, I_PREVEXP, I_LIMIT, I_JSON, I_CUR = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+local NF = 14 -- record fields; 'cur' is the only field of a previous-hash alias
 
 local function tohex(s)
   return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
@@ -70,12 +72,13 @@ end
 
 local function fmt(n) return string.format('%d', n) end
 
--- rec reads the record at key, or returns nil if there is none.
+-- rec reads the record at key. It returns nil if there is none, and then
+-- as second value the current hash if key is a previous-hash alias.
 local function rec(key)
   local r = call(key, 'HMGET', key, unpack(F))
   if not r[I_ID] then
-    for i = 2, #F do if r[i] then bad(key, 'corrupt record') end end
-    return nil
+    for i = 2, NF do if r[i] then bad(key, 'corrupt record') end end
+    return nil, r[I_CUR]
   end
   if not r[I_CREATED] or not r[I_VERSION] or not r[I_KIND] or not r[I_OWNER] then bad(key, 'corrupt record') end
   num(key, r[I_CREATED]); num(key, r[I_EXPIRES]); num(key, r[I_USED]); num(key, r[I_REVOKED])
@@ -151,27 +154,26 @@ local function drop(key, r)
   need_zsets(index_keys(r))
   unindex(r)
   redis.call('DEL', key, P .. 'i:' .. r[I_ID])
-  if s(r[I_PREV]) ~= '' then redis.call('DEL', P .. 'p:' .. r[I_PREV]) end
+  if s(r[I_PREV]) ~= '' then redis.call('DEL', P .. 'h:' .. r[I_PREV]) end
 end
 
--- find returns the record a hash names (KEYS[1] = record key, KEYS[2] =
--- previous-hash alias), its key, and '' (found by hash) or the current hash
--- (found by previous hash); nil if none.
+-- find returns the record the hash of KEYS[1] (its record key) names, that
+-- key, and '' (found by its hash) or the current hash (found by a previous
+-- hash, through the alias at KEYS[1]); nil if none.
 local function find()
-  local r = rec(KEYS[1])
+  local r, cur = rec(KEYS[1])
   if r then return r, KEYS[1], '' end
-  local cur = call(KEYS[2], 'GET', KEYS[2])
   if not cur then return nil end
   local key = P .. 'h:' .. cur
   r = rec(key)
-  if not r then return nil end
+  if not r or r[I_PREV] ~= string.sub(KEYS[1], #P + 3) then return nil end
   return r, key, cur
 end
 
 -- reply flattens a found record for the Go side: {via, fields...}.
 local function reply(via, r)
   local out = {via}
-  for i = 1, #F do out[i + 1] = s(r[i]) end
+  for i = 1, NF do out[i + 1] = s(r[i]) end
   return out
 end
 
@@ -218,15 +220,8 @@ if not r then return false end
 return reply(cur, r)
 `)
 
-// scriptLookup (GetByHash): KEYS[1] = h:<hash>, KEYS[2] = p:<hash>.
-// Returns {via, fields...} or nil.
-var scriptLookup = newScript(`
-local r, key, via = find()
-if not r then return false end
-return reply(via, r)
-`)
-
-// scriptLookupAllow (GetByHashAllow): as scriptLookup, plus ARGV[2] = now
+// scriptLookupAllow (GetByHashAllow, the diagnosing version of
+// fastLookupAllow, run when that fails): KEYS[1] = h:<hash>, ARGV[2] = now
 // (µs, for the revoked / expired check), ARGV[3..4] = default org rate and
 // burst, ARGV[5..6] = default user rate and burst. Appends the GCRA
 // decision when it took one.
@@ -270,8 +265,91 @@ check_limit(KEYS[1], rate, burst)
 return gcra(KEYS[1], rate, burst)
 `)
 
-// scriptCreate: KEYS[1] = i:<id>, KEYS[2] = h:<hash>, KEYS[3] = p:<hash>,
-// and with a previous hash KEYS[4] = h:<prev>, KEYS[5] = p:<prev>.
+// fastLookupAllow is the hot path of GetByHashAllow: scriptLookupAllow
+// without the shared helpers (whose set-up alone costs more than the
+// lookup), using redis.call directly. Whatever it cannot handle (a key of
+// the wrong type, a corrupt or half-written record) makes it fail before
+// it writes anything; the Store then runs scriptLookupAllow, which names
+// the bad key or gives the answer. Same KEYS, ARGV and reply.
+var fastLookupAllow = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local P = ARGV[1]
+local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','cur'}
+local r = redis.call('HMGET', KEYS[1], unpack(F))
+local via = ''
+if not r[1] then
+  if not r[15] then
+    for i = 2, 14 do if r[i] then return redis.error_reply('APITOKEN_SLOW') end end
+    return false
+  end
+  via = r[15]
+  r = redis.call('HMGET', P .. 'h:' .. via, unpack(F))
+  if not r[1] or r[11] ~= string.sub(KEYS[1], #P + 3) then return redis.error_reply('APITOKEN_SLOW') end
+end
+local out = {via, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14]}
+local now = tonumber(ARGV[2])
+if r[9] ~= '' then return out end
+if r[7] ~= '' and now >= tonumber(r[7]) then return out end
+if via ~= '' and (r[12] == '' or now >= tonumber(r[12])) then return out end
+local bkey, rate, burst
+if r[2] == '1' then
+  bkey, rate, burst = P .. 'rl:user:' .. r[3], ARGV[5], ARGV[6]
+else
+  bkey, rate, burst = P .. 'rl:token:' .. r[1], ARGV[3], ARGV[4]
+end
+if r[13] ~= '' then rate, burst = string.match(r[13], '^(%S+) (%S+)$') end
+rate, burst = tonumber(rate), tonumber(burst)
+if rate == 0 and burst == 0 then return out end
+if not (rate > 0 and rate < math.huge and burst >= 1) then return redis.error_reply('APITOKEN_SLOW') end
+local T = 1000000 / rate
+local t = redis.call('TIME')
+now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local v = redis.call('GET', bkey)
+local tat = now
+if v then
+  tat = tonumber(v)
+  if not tat then return redis.error_reply('APITOKEN_SLOW') end
+  if tat < now then tat = now end
+end
+local new = tat + T
+local allow_at = new - T * burst
+if now < allow_at then
+  out[16], out[17], out[18], out[19] = 0, 0, math.ceil(tat - now), math.ceil(allow_at - now)
+  return out
+end
+redis.call('SET', bkey, string.format('%.17g', new), 'PX', string.format('%d', math.ceil((new - now) / 1000) + 1))
+out[16], out[17], out[18], out[19] = 1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0
+return out
+`)
+
+// fastAllow is the hot path of Allow, as fastLookupAllow is of
+// GetByHashAllow; scriptAllow is its diagnosing version. The caller has
+// checked the limit.
+var fastAllow = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+local T = 1000000 / rate
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local v = redis.call('GET', KEYS[1])
+local tat = now
+if v then
+  tat = tonumber(v)
+  if not tat then return redis.error_reply('APITOKEN_SLOW') end
+  if tat < now then tat = now end
+end
+local new = tat + T
+local allow_at = new - T * burst
+if now < allow_at then
+  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+end
+redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', string.format('%d', math.ceil((new - now) / 1000) + 1))
+return {1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0}
+`)
+
+// scriptCreate: KEYS[1] = i:<id>, KEYS[2] = h:<hash>, and with a previous
+// hash KEYS[3] = h:<prev> (which becomes an alias: a HASH whose only field,
+// cur, holds the current hash).
 // ARGV[2..15] = the record fields in F order, ARGV[16] = maxPerOwner,
 // ARGV[17] = retention ms. Returns 0 (created), 1 (duplicate ID),
 // 2 (duplicate hash) or 3 (too many tokens).
@@ -282,7 +360,7 @@ for i = 2, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return 2 end
 end
 local r = {}
-for i = 1, #F do r[i] = ARGV[i + 1] end
+for i = 1, NF do r[i] = ARGV[i + 1] end
 need_zsets(index_keys(r))
 local max = tonumber(ARGV[16])
 if max > 0 then
@@ -304,15 +382,15 @@ if max > 0 then
 end
 local hash = string.sub(KEYS[2], #P + 3)
 local args = {}
-for i = 1, #F do
+for i = 1, NF do
   args[#args + 1] = F[i]
   args[#args + 1] = r[i]
 end
 redis.call('HSET', KEYS[2], unpack(args))
 redis.call('SET', KEYS[1], hash)
-if #KEYS > 3 then redis.call('SET', KEYS[5], hash) end
+if #KEYS > 2 then redis.call('HSET', KEYS[3], 'cur', hash) end
 index(KEYS[2], r)
-if #KEYS > 3 then expire(KEYS[2], r, 17, KEYS[1], KEYS[5]) else expire(KEYS[2], r, 17, KEYS[1]) end
+expire(KEYS[2], r, 17, KEYS[1], KEYS[3])
 return 0
 `)
 
@@ -330,32 +408,32 @@ local old = rec(ckey)
 if not old then return 1 end
 if old[I_VERSION] ~= ARGV[16] then return 2 end
 local hash = string.sub(KEYS[2], #P + 3)
-for i = 2, #KEYS, 2 do
-  local x = string.sub(KEYS[i], #P + 3)
-  if x ~= cur and redis.call('EXISTS', KEYS[i]) == 1 then return 3 end
-  local a = call(KEYS[i + 1], 'GET', KEYS[i + 1])
-  if a and a ~= cur then return 3 end
+for i = 2, #KEYS do
+  if string.sub(KEYS[i], #P + 3) ~= cur then
+    local a = call(KEYS[i], 'HMGET', KEYS[i], 'id', 'cur')
+    if a[1] or (a[2] and a[2] ~= cur) then return 3 end
+  end
 end
 local r = {}
-for i = 1, #F do r[i] = ARGV[i + 1] end
+for i = 1, NF do r[i] = ARGV[i + 1] end
 need_zsets(index_keys(old))
 need_zsets(index_keys(r))
 -- LastUsedAt stays monotone.
 local l, ol = num(ckey, r[I_USED]), num(ckey, old[I_USED])
 if ol and (l == nil or ol > l) then r[I_USED] = old[I_USED] end
 unindex(old)
-if s(old[I_PREV]) ~= '' then redis.call('DEL', P .. 'p:' .. old[I_PREV]) end
+if s(old[I_PREV]) ~= '' then redis.call('DEL', P .. 'h:' .. old[I_PREV]) end
 redis.call('DEL', ckey)
 local args = {}
-for i = 1, #F do
+for i = 1, NF do
   args[#args + 1] = F[i]
   args[#args + 1] = r[i]
 end
 redis.call('HSET', KEYS[2], unpack(args))
 redis.call('SET', KEYS[1], hash)
-if #KEYS > 3 then redis.call('SET', KEYS[5], hash) end
+if #KEYS > 2 then redis.call('HSET', KEYS[3], 'cur', hash) end
 index(KEYS[2], r)
-if #KEYS > 3 then expire(KEYS[2], r, 17, KEYS[1], KEYS[5]) else expire(KEYS[2], r, 17, KEYS[1]) end
+expire(KEYS[2], r, 17, KEYS[1], KEYS[3])
 return 0
 `)
 
@@ -372,7 +450,7 @@ local function revoke(key, r)
   local en = ended(key, r)
   redis.call('ZADD', P .. 'end', fmt(en), r[I_ID])
   if s(r[I_PREV]) ~= '' then
-    expire(key, r, 3, P .. 'i:' .. r[I_ID], P .. 'p:' .. r[I_PREV])
+    expire(key, r, 3, P .. 'i:' .. r[I_ID], P .. 'h:' .. r[I_PREV])
   else
     expire(key, r, 3, P .. 'i:' .. r[I_ID])
   end
@@ -470,7 +548,7 @@ while not status do
     elseif r and matches(r) then
       n = n + 1
       out[#out + 1] = cur
-      for i = 1, #F do out[#out + 1] = s(r[i]) end
+      for i = 1, NF do out[#out + 1] = s(r[i]) end
       if n == size then break end
     end
   end
@@ -583,6 +661,6 @@ func newScript(body string) *redis.Script { return redis.NewScript(prelude + bod
 
 // allScripts lists every script, for preloading.
 var allScripts = []*redis.Script{
-	scriptGet, scriptLookup, scriptLookupAllow, scriptAllow, scriptCreate, scriptUpdate,
+	scriptGet, fastLookupAllow, scriptLookupAllow, fastAllow, scriptAllow, scriptCreate, scriptUpdate,
 	scriptRevoke, scriptRevokeAll, scriptDelete, scriptList, scriptTouch, scriptPrune,
 }

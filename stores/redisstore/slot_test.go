@@ -78,7 +78,7 @@ func TestSlotMatchesCluster(t *testing.T) {
 	var h apitoken.Hash
 	h[0], h[31] = 0xab, 0x01
 	for _, key := range []string{
-		k.record(h), k.prev(h), k.id("0190c0de-0000-7000-8000-000000000001"), k.all(),
+		k.record(h), k.id("0190c0de-0000-7000-8000-000000000001"), k.all(),
 		k.owner("user_{1}"), k.org("org 1"), k.kind(apitoken.KindOrg), k.lastUsed(), k.ended(),
 		k.budget(apitoken.UserKey("user_1")), "foo", "{}x", "plain key",
 	} {

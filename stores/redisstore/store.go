@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -194,12 +195,11 @@ func (s *Store) args(rest ...any) []any {
 	return append([]any{s.k.prefix}, rest...)
 }
 
-// hashKeys returns the record and alias keys of t's hashes, for Create and
-// Update.
+// hashKeys returns the keys of t's ID and hashes, for Create and Update.
 func (s *Store) hashKeys(t *apitoken.Token) []string {
-	ks := []string{s.k.id(t.ID), s.k.record(t.Hash), s.k.prev(t.Hash)}
+	ks := []string{s.k.id(t.ID), s.k.record(t.Hash)}
 	if !t.PrevHash.IsZero() {
-		ks = append(ks, s.k.record(t.PrevHash), s.k.prev(t.PrevHash))
+		ks = append(ks, s.k.record(t.PrevHash))
 	}
 	return ks
 }
@@ -256,16 +256,27 @@ func (s *Store) Get(ctx context.Context, id string) (*apitoken.Token, error) {
 	return s.decode(op, v, apitoken.Hash{})
 }
 
+// decode decodes a script's reply {via, fields...}.
 func (s *Store) decode(op string, v []any, h apitoken.Hash) (*apitoken.Token, error) {
-	t, at, err := decode(v, h)
+	if len(v) < 1+nFields {
+		return nil, fmt.Errorf("redisstore: %s: unexpected script reply", op)
+	}
+	via, _ := v[0].(string)
+	return s.decodeFields(op, via, v[1:], h)
+}
+
+func (s *Store) decodeFields(op, via string, fields []any, h apitoken.Hash) (*apitoken.Token, error) {
+	t, at, err := decode(via, fields, h)
 	if err != nil {
 		return nil, &KeyError{Op: op, Key: s.k.redact(s.k.record(at)), Reason: err.Error()}
 	}
 	return t, nil
 }
 
-// GetByHash implements [apitoken.Store] in one round trip. The result is
-// the caller's own (a fresh decode).
+// GetByHash implements [apitoken.Store] with one HMGET of the record its
+// hash addresses: one round trip, no script. A previous hash (within a
+// grace period after Regenerate) holds an alias to the current hash, which
+// costs a second round trip. The result is the caller's own.
 func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -273,14 +284,70 @@ func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token
 	if h.IsZero() {
 		return nil, apitoken.ErrNotFound
 	}
-	v, err := s.run(ctx, scriptLookup, []string{s.k.record(h), s.k.prev(h)}, s.k.prefix).Slice()
-	if isNil(err) {
-		return nil, apitoken.ErrNotFound
-	}
+	const op = "get by hash"
+	key := s.k.record(h)
+	v, err := s.client.HMGet(ctx, key, recordFields...).Result()
 	if err != nil {
-		return nil, s.k.wrap("get by hash", err)
+		return nil, s.keyErr(op, key, err)
 	}
-	return s.decode("get by hash", v, h)
+	if v[fID] != nil {
+		return s.decodeFields(op, "", v, h)
+	}
+	cur, _ := v[nFields].(string)
+	if err := s.empty(op, key, v); err != nil || cur == "" {
+		return nil, cmp.Or(err, apitoken.ErrNotFound)
+	}
+	var ch apitoken.Hash
+	if decodeHash(&ch, cur) != nil {
+		return nil, &KeyError{Op: op, Key: s.k.redact(key), Reason: "corrupt previous-hash alias"}
+	}
+	key = s.k.record(ch)
+	if v, err = s.client.HMGet(ctx, key, recordFields...).Result(); err != nil {
+		return nil, s.keyErr(op, key, err)
+	}
+	if v[fID] == nil {
+		return nil, cmp.Or(s.empty(op, key, v), apitoken.ErrNotFound)
+	}
+	t, err := s.decodeFields(op, cur, v, h)
+	if err != nil || t.PrevHash != h {
+		return nil, cmp.Or(err, apitoken.ErrNotFound) // a stale alias
+	}
+	return t, nil
+}
+
+// keyErr names key in a command's error if it is about the key's type.
+func (s *Store) keyErr(op, key string, err error) error {
+	if redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return &KeyError{Op: op, Key: s.k.redact(key), Reason: "wrong type"}
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// empty reports a record without an ID that still has other fields.
+func (s *Store) empty(op, key string, v []any) error {
+	for _, f := range v[1:nFields] {
+		if f != nil {
+			return &KeyError{Op: op, Key: s.k.redact(key), Reason: "corrupt record: missing field id"}
+		}
+	}
+	return nil
+}
+
+// runFast runs a lean hot-path script and, if the server refuses it (a bad
+// key, a corrupt record or budget), its diagnosing version, which either
+// answers or names the bad key. The lean script fails before writing, so
+// nothing is done twice.
+func (s *Store) runFast(ctx context.Context, fast, full *redis.Script, keys []string, args ...any) *redis.Cmd {
+	return runFast(ctx, s.client, fast, full, keys, args...)
+}
+
+func runFast(ctx context.Context, c redis.Scripter, fast, full *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := fast.Run(ctx, c, keys, args...)
+	var re redis.Error
+	if err := cmd.Err(); err != nil && !isNil(err) && errors.As(err, &re) {
+		return full.Run(ctx, c, keys, args...)
+	}
+	return cmd
 }
 
 // GetByHashAllow implements [apitoken.LookupLimiter]: the lookup and the
@@ -296,7 +363,7 @@ func (s *Store) GetByHashAllow(ctx context.Context, h apitoken.Hash, defaults ap
 	if h.IsZero() {
 		return nil, nil, apitoken.ErrNotFound
 	}
-	v, err := s.run(ctx, scriptLookupAllow, []string{s.k.record(h), s.k.prev(h)},
+	v, err := s.runFast(ctx, fastLookupAllow, scriptLookupAllow, []string{s.k.record(h)},
 		s.k.prefix, strconv.FormatInt(now.UnixMicro(), 10),
 		formatRate(defaults.Org.Rate), defaults.Org.Burst, formatRate(defaults.User.Rate), defaults.User.Burst).Slice()
 	if isNil(err) {
@@ -460,7 +527,8 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 		status, _ := v[0].(string)
 		after, _ = v[1].(string)
 		for i := 2; i < len(v); i += 1 + nFields {
-			t, err := s.decode("list", v[i:i+1+nFields], apitoken.Hash{})
+			via, _ := v[i].(string)
+			t, err := s.decodeFields("list", via, v[i+1:i+1+nFields], apitoken.Hash{})
 			if err != nil {
 				return apitoken.Page{}, err
 			}

@@ -156,6 +156,31 @@ func TestWrongTypeIndexes(t *testing.T) {
 		t.Errorf("Get(token whose Delete was refused) error = %v, want nil (nothing deleted)", err)
 	}
 
+	// A previous-hash alias with a corrupt target, or pointing at a token
+	// that no longer has that previous hash.
+	var prev apitoken.Hash
+	prev[0], prev[1] = 0xaa, 0xbb
+	aliasKey := f.ns + "h:" + hex.EncodeToString(prev[:])
+	f.do("HSET", aliasKey, "cur", "not hex")
+	_, err = f.store.GetByHash(ctx, prev)
+	wantKeyError(t, "GetByHash(previous hash whose alias is corrupt)", err, aliasKey, "corrupt", prev)
+	f.do("HSET", aliasKey, "cur", hex.EncodeToString(b.Hash[:]))
+	if _, err := f.store.GetByHash(ctx, prev); !errors.Is(err, apitoken.ErrNotFound) {
+		t.Errorf("GetByHash(stale alias to a token without that previous hash) error = %v, want ErrNotFound", err)
+	}
+	if _, _, err := f.store.GetByHashAllow(ctx, prev, apitoken.LimitDefaults{}, f.now); !errors.Is(err, apitoken.ErrNotFound) {
+		t.Errorf("GetByHashAllow(stale alias) error = %v, want ErrNotFound", err)
+	}
+
+	// The budget of a user is corrupt: the lookup that would charge it
+	// names it; the token is otherwise fine.
+	f.do("SET", f.ns+"rl:user:user_2", "garbage")
+	_, _, err = f.store.GetByHashAllow(ctx, b.Hash, apitoken.LimitDefaults{User: apitoken.Limit{Rate: 1, Burst: 1}}, f.now)
+	wantKeyError(t, "GetByHashAllow(token whose user's budget is corrupt)", err, f.ns+"rl:user:user_2", "corrupt", b.Hash)
+	if _, _, err := f.store.GetByHashAllow(ctx, a.Hash, apitoken.LimitDefaults{User: apitoken.Limit{Rate: 1, Burst: 1}}, f.now); err != nil {
+		t.Errorf("GetByHashAllow(another user's token) error = %v, want nil", err)
+	}
+
 	// The budget key of a token is a list.
 	budget := f.ns + "rl:token:x"
 	f.do("RPUSH", budget, "x")

@@ -142,6 +142,32 @@ func TestRoundTripsPerValidation(t *testing.T) {
 			v.Validate(t.Context(), deniedTok, req) // spend its only request
 			unknown := unknownToken(t)
 
+			lim, err := redisstore.NewLimiter(t.Context(), client, redisstore.WithKeyPrefix(storetest.Namespace(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := newValidator(t, store, pol)                              // GetByHash: one HMGET
+			separate := newValidator(t, store, pol, apitoken.WithLimiter(lim)) // GetByHash, then Allow
+			for _, x := range []struct {
+				name     string
+				v        *apitoken.Validator
+				token    string
+				want     error
+				wantTrip int64
+			}{
+				{"org token, no limiter", plain, orgTok, nil, 1},
+				{"unknown token, no limiter", plain, unknownToken(t), apitoken.ErrUnknown, 1},
+				{"org token, separate Redis limiter", separate, orgTok, nil, 2},
+			} {
+				for i := range 3 {
+					before := c.n.Load()
+					_, err := x.v.Validate(t.Context(), x.token, req)
+					if got := c.n.Load() - before; got != x.wantTrip || (x.want == nil) != (err == nil) || !errors.Is(err, x.want) {
+						t.Errorf("Validate(%s) #%d = %v with %d round trips, want %v with %d", x.name, i+1, err, got, x.want, x.wantTrip)
+					}
+				}
+			}
+
 			for _, x := range []struct {
 				name, token string
 				want        error

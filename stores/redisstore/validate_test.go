@@ -146,7 +146,7 @@ func TestRoundTripsPerValidation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plain := newValidator(t, store, pol)                              // GetByHash: one HMGET
+			plain := newValidator(t, store, pol)                               // GetByHash: one HMGET
 			separate := newValidator(t, store, pol, apitoken.WithLimiter(lim)) // GetByHash, then Allow
 			for _, x := range []struct {
 				name     string

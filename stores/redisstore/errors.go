@@ -30,9 +30,9 @@ var (
 type KeyError struct {
 	// Op is the Store operation, such as "get by hash".
 	Op string
-	// Key is the key's name. A hash in it (token record and
-	// previous-hash keys) is cut to its first 8 hex digits and "…":
-	// enough to find the key with SCAN MATCH, never the hash itself.
+	// Key is the key's name. A hash in it (the h: keys of token records
+	// and previous-hash aliases) is cut to its first 8 hex digits and
+	// "…": enough to find the key with SCAN MATCH, never the hash itself.
 	Key string
 	// Reason says what is wrong: "wrong type", "corrupt record", …
 	Reason string

@@ -77,11 +77,12 @@ func WithRetention(d time.Duration) Option {
 }
 
 // WithEvictionAllowed lets [New] and [NewLimiter] accept a server whose
-// maxmemory-policy is not noeviction. Don't: an evicting server deletes
-// tokens (which then fail as unknown), revocations (a revoked token works
-// again if its record is evicted and restored from elsewhere) and rate-limit
-// budgets (which then start full) silently. Meant for tests and for servers
-// that hide their configuration.
+// maxmemory-policy is not noeviction, or that does not report it. Don't,
+// unless the server cannot run out of memory: an evicting server silently
+// deletes token records (the tokens then fail as unknown), rate-limit
+// budgets (which then start full again) and index entries (listings,
+// RevokeAll and pruning then miss tokens). Meant for tests and for managed
+// servers that hide their configuration.
 func WithEvictionAllowed() Option {
 	return func(o *options) error {
 		o.allowEviction = true

@@ -623,10 +623,14 @@ func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error)
 		}
 		d, _ := v[0].(int64)
 		n += int(d)
-		if err := s.k.badKeys("prune", v[2:]); err != nil {
-			errs = append(errs, err)
+		bad := s.k.badKeys("prune", v[2:])
+		if bad != nil {
+			errs = append(errs, bad)
 		}
-		if status, _ := v[1].(string); status != "budget" {
+		// Stop when the candidates are exhausted, or when a whole budget
+		// went on records that cannot be read (the next call would meet
+		// them again).
+		if status, _ := v[1].(string); status != "budget" || (d == 0 && bad != nil) {
 			break
 		}
 		if err := ctx.Err(); err != nil {

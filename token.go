@@ -253,17 +253,43 @@ var base62Val = func() (t [256]byte) {
 // checksum returns the CRC32-IEEE of body written as six base62 digits,
 // most significant first, zero-padded: the scheme of GitHub's tokens.
 func checksum(body string) [ChecksumLen]byte {
-	c := ^uint32(0)
-	for i := 0; i < len(body); i++ {
-		c = crc32.IEEETable[byte(c)^body[i]] ^ (c >> 8)
-	}
-	c = ^c
+	c := crc32IEEE(body)
 	var out [ChecksumLen]byte
 	for i := ChecksumLen - 1; i >= 0; i-- {
 		out[i] = base62[c%62]
 		c /= 62
 	}
 	return out
+}
+
+// crcTables are the slicing-by-8 tables of CRC32-IEEE: crcTables[0] is
+// crc32.IEEETable, crcTables[k][b] the CRC of byte b followed by k zero bytes.
+var crcTables = func() (t [8][256]uint32) {
+	t[0] = *crc32.IEEETable
+	for i := range 256 {
+		c := t[0][i]
+		for k := 1; k < 8; k++ {
+			c = t[0][byte(c)] ^ c>>8
+			t[k][i] = c
+		}
+	}
+	return t
+}()
+
+// crc32IEEE is crc32.ChecksumIEEE for a string, eight bytes a step, without
+// converting (and so allocating) a []byte.
+func crc32IEEE(s string) uint32 {
+	c := ^uint32(0)
+	for len(s) >= 8 {
+		c ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		c = crcTables[0][s[7]] ^ crcTables[1][s[6]] ^ crcTables[2][s[5]] ^ crcTables[3][s[4]] ^
+			crcTables[4][c>>24] ^ crcTables[5][c>>16&0xFF] ^ crcTables[6][c>>8&0xFF] ^ crcTables[7][c&0xFF]
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		c = crcTables[0][byte(c)^s[i]] ^ c>>8
+	}
+	return ^c
 }
 
 // validPrefix reports whether p is a usable prefix: 1 to MaxPrefixLen

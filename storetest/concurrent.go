@@ -21,6 +21,7 @@ func concurrentClauses() []clause {
 		{"CreateUniqueUnderRace", testConcurrentCreateUnique},
 		{"MaxPerOwnerAtomic", testConcurrentMaxPerOwner},
 		{"UpdateOneWinner", testConcurrentUpdate},
+		{"GetByHashNeverMissesDuringWrites", testConcurrentLookupDuringWrites},
 	}
 }
 
@@ -239,5 +240,42 @@ func testConcurrentUpdate(t *testing.T, s apitoken.Store) {
 	}
 	if w >= 0 && got.Name != copies[w].Name {
 		t.Errorf("Name after %d racing Updates = %q, want the winner's %q", n, got.Name, copies[w].Name)
+	}
+}
+
+// testConcurrentLookupDuringWrites: while a token is touched and updated
+// (its hash unchanged), GetByHash always finds it: a store that replaces
+// records must never let a lookup fall between the old and the new one.
+func testConcurrentLookupDuringWrites(t *testing.T, s apitoken.Store) {
+	ctx := t.Context()
+	tok := newToken(t)
+	create(t, s, tok)
+	var done atomic.Bool
+	var misses atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for !done.Load() {
+				if _, err := s.GetByHash(ctx, tok.Hash); err != nil {
+					misses.Add(1)
+				}
+			}
+		})
+	}
+	cur := get(t, s, tok.ID)
+	for i := range 50 {
+		if err := s.Touch(ctx, []apitoken.Use{{ID: tok.ID, At: now.Add(time.Duration(i+1) * time.Second)}}); err != nil {
+			t.Errorf("Touch = %v", err)
+		}
+		cur.Description = fmt.Sprint("round ", i)
+		if err := s.Update(ctx, cur); err != nil {
+			t.Errorf("Update = %v", err)
+			cur = get(t, s, tok.ID)
+		}
+	}
+	done.Store(true)
+	wg.Wait()
+	if n := misses.Load(); n > 0 {
+		t.Errorf("GetByHash failed %d times while the token was touched and updated, want 0", n)
 	}
 }

@@ -29,7 +29,9 @@ import (
 type Store struct {
 	mu     sync.RWMutex
 	byID   map[string]*apitoken.Token
-	byHash map[apitoken.Hash]*apitoken.Token
+	// byHash maps Hash and PrevHash to snapshots. Writers change it under
+	// mu; readers (the validation hot path) take no lock.
+	byHash sync.Map
 }
 
 var _ apitoken.Store = (*Store)(nil)
@@ -38,7 +40,6 @@ var _ apitoken.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		byID:   make(map[string]*apitoken.Token),
-		byHash: make(map[apitoken.Hash]*apitoken.Token),
 	}
 }
 
@@ -60,7 +61,7 @@ func hashes(t *apitoken.Token) []apitoken.Hash {
 // t.ID. The caller holds s.mu.
 func (s *Store) hashTaken(t *apitoken.Token) bool {
 	for _, h := range hashes(t) {
-		if o, ok := s.byHash[h]; ok && o.ID != t.ID {
+		if o, ok := s.byHash.Load(h); ok && o.(*apitoken.Token).ID != t.ID {
 			return true
 		}
 	}
@@ -69,22 +70,26 @@ func (s *Store) hashTaken(t *apitoken.Token) bool {
 
 // put stores the snapshot t, replacing old (nil if new). The caller holds
 // s.mu for writing.
+// Readers never see a hash the old and new snapshots share go missing: the
+// new entries are stored before the stale ones are deleted.
 func (s *Store) put(old, t *apitoken.Token) {
-	if old != nil {
-		for _, h := range hashes(old) {
-			delete(s.byHash, h)
-		}
-	}
 	s.byID[t.ID] = t
 	for _, h := range hashes(t) {
-		s.byHash[h] = t
+		s.byHash.Store(h, t)
+	}
+	if old != nil {
+		for _, h := range hashes(old) {
+			if h != t.Hash && h != t.PrevHash {
+				s.byHash.Delete(h)
+			}
+		}
 	}
 }
 
 func (s *Store) remove(t *apitoken.Token) {
 	delete(s.byID, t.ID)
 	for _, h := range hashes(t) {
-		delete(s.byHash, h)
+		s.byHash.Delete(h)
 	}
 }
 
@@ -136,13 +141,11 @@ func (s *Store) Get(ctx context.Context, id string) (*apitoken.Token, error) {
 // GetByHash implements [apitoken.Store]. The result is a shared, immutable
 // snapshot: do not modify it.
 func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
-	s.mu.RLock()
-	t, ok := s.byHash[h]
-	s.mu.RUnlock()
+	t, ok := s.byHash.Load(h)
 	if !ok {
 		return nil, apitoken.ErrNotFound
 	}
-	return t, nil
+	return t.(*apitoken.Token), nil
 }
 
 // Update implements [apitoken.Store].

@@ -27,8 +27,8 @@ import (
 
 // Store is an in-memory token store. Use [New]; the zero value is not usable.
 type Store struct {
-	mu     sync.RWMutex
-	byID   map[string]*apitoken.Token
+	mu   sync.RWMutex
+	byID map[string]*apitoken.Token
 	// byHash maps Hash and PrevHash to snapshots. Writers change it under
 	// mu; readers (the validation hot path) take no lock.
 	byHash sync.Map
@@ -39,7 +39,7 @@ var _ apitoken.Store = (*Store)(nil)
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		byID:   make(map[string]*apitoken.Token),
+		byID: make(map[string]*apitoken.Token),
 	}
 }
 

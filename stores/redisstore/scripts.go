@@ -148,6 +148,24 @@ local function expire(key, r, ret, ...)
   end
 end
 
+-- put writes record r at KEYS[2] (the key of its hash), points the ID
+-- index KEYS[1] at that hash and the previous-hash alias KEYS[3] (if any)
+-- at it too, indexes r and sets the backstop expiry (retention ARGV[17]).
+-- Shared by create and update.
+local function put(r)
+  local hash = string.sub(KEYS[2], #P + 3)
+  local args = {}
+  for i = 1, NF do
+    args[#args + 1] = F[i]
+    args[#args + 1] = r[i]
+  end
+  redis.call('HSET', KEYS[2], unpack(args))
+  redis.call('SET', KEYS[1], hash)
+  if #KEYS > 2 then redis.call('HSET', KEYS[3], 'cur', hash) end
+  index(KEYS[2], r)
+  expire(KEYS[2], r, 17, KEYS[1], KEYS[3])
+end
+
 -- drop deletes the token id whose record r is at key, with its index
 -- entries and aliases.
 local function drop(key, r)
@@ -380,17 +398,7 @@ if max > 0 then
   end
   if live >= max then return 3 end
 end
-local hash = string.sub(KEYS[2], #P + 3)
-local args = {}
-for i = 1, NF do
-  args[#args + 1] = F[i]
-  args[#args + 1] = r[i]
-end
-redis.call('HSET', KEYS[2], unpack(args))
-redis.call('SET', KEYS[1], hash)
-if #KEYS > 2 then redis.call('HSET', KEYS[3], 'cur', hash) end
-index(KEYS[2], r)
-expire(KEYS[2], r, 17, KEYS[1], KEYS[3])
+put(r)
 return 0
 `)
 
@@ -407,7 +415,6 @@ local ckey = P .. 'h:' .. cur
 local old = rec(ckey)
 if not old then return 1 end
 if old[I_VERSION] ~= ARGV[16] then return 2 end
-local hash = string.sub(KEYS[2], #P + 3)
 for i = 2, #KEYS do
   if string.sub(KEYS[i], #P + 3) ~= cur then
     local a = call(KEYS[i], 'HMGET', KEYS[i], 'id', 'cur')
@@ -424,16 +431,7 @@ if ol and (l == nil or ol > l) then r[I_USED] = old[I_USED] end
 unindex(old)
 if s(old[I_PREV]) ~= '' then redis.call('DEL', P .. 'h:' .. old[I_PREV]) end
 redis.call('DEL', ckey)
-local args = {}
-for i = 1, NF do
-  args[#args + 1] = F[i]
-  args[#args + 1] = r[i]
-end
-redis.call('HSET', KEYS[2], unpack(args))
-redis.call('SET', KEYS[1], hash)
-if #KEYS > 2 then redis.call('HSET', KEYS[3], 'cur', hash) end
-index(KEYS[2], r)
-expire(KEYS[2], r, 17, KEYS[1], KEYS[3])
+put(r)
 return 0
 `)
 

@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -91,17 +90,17 @@ type Limiter interface {
 }
 
 // LocalLimiter is an in-process [Limiter]: GCRA (the generic cell rate
-// algorithm, equivalent to a token bucket of Burst refilled at Rate) over
-// sharded concurrent maps. A decision takes no lock: it reads the budget's
-// state and updates it with one compare-and-swap, so parallel callers, even
-// on one key, don't queue behind a mutex. It is safe for concurrent use. Its
-// limits hold within one process only; replicas need a shared limiter such as
-// the Redis one.
+// algorithm, equivalent to a token bucket of Burst refilled at Rate) over 64
+// sharded maps, so parallel callers on different keys rarely share a lock.
+// A budget's whole state is one int64 in a plain map, which keeps lookups to
+// one cache miss and leaves the garbage collector nothing to chase. It is
+// safe for concurrent use. Its limits hold within one process only; replicas
+// need a shared limiter such as the Redis one.
 //
-// Memory: a key costs about 150 bytes (its map entry, the ID string's bytes
-// and an 8-byte state). A key whose bucket is full again carries no state and
-// is dropped by the next sweep. A shard sweeps when a new key arrives and it
-// has doubled since its last sweep (and holds at least 1,024 keys) or a
+// Memory: a key costs about 100 bytes (its map entry, the ID string's bytes
+// and the 8-byte state). A key whose bucket is full again carries no state
+// and is dropped by the next sweep. A shard sweeps when a new key arrives and
+// it has doubled since its last sweep (and holds at least 1,024 keys) or a
 // minute has passed, so memory stays within about twice the number of keys
 // used within one refill period, plus 64K keys. [LocalLimiter.Sweep] drops
 // them at once.
@@ -117,19 +116,19 @@ const (
 )
 
 type limiterShard struct {
-	m         sync.Map     // LimitKey → *atomic.Int64: theoretical arrival time, Unix ns (tombstone: being dropped)
-	n         atomic.Int64 // keys held
-	sweepNext atomic.Int64 // sweep when n reaches this
-	lastSweep atomic.Int64 // Unix ns
-	sweeping  atomic.Bool
-	_         [24]byte // keep shards on separate cache lines
+	mu        sync.Mutex
+	tat       map[LimitKey]int64 // theoretical arrival time, Unix ns
+	sweepNext int                // sweep when len(tat) reaches this
+	lastSweep int64              // Unix ns
+	_         [24]byte           // keep shards on separate cache lines
 }
 
 // NewLocalLimiter returns an empty LocalLimiter.
 func NewLocalLimiter() *LocalLimiter {
 	l := &LocalLimiter{seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].sweepNext.Store(minSweepLength)
+		l.shards[i].tat = make(map[LimitKey]int64)
+		l.shards[i].sweepNext = minSweepLength
 	}
 	return l
 }
@@ -150,33 +149,22 @@ func (l *LocalLimiter) AllowN(key LimitKey, limit Limit, now time.Time, n int) (
 	}
 	s := &l.shards[maphash.String(l.seed, key.ID)%limiterShards]
 	t := now.UnixNano()
-	for {
-		e, ok := s.m.Load(key)
-		if !ok {
-			var loaded bool
-			if e, loaded = s.m.LoadOrStore(key, new(atomic.Int64)); !loaded {
-				if s.n.Add(1) >= s.sweepNext.Load() || t-s.lastSweep.Load() > int64(sweepEvery) {
-					s.sweep(t)
-				}
-			}
-		}
-		state := e.(*atomic.Int64)
-		for {
-			tat := state.Load()
-			if tat == tombstone {
-				break // being dropped by a sweep: start afresh
-			}
-			d, newTAT := gcra(limit, tat, t, n)
-			if !d.Allowed {
-				d.ResetAt = time.Unix(0, max(tat, t))
-				return d, nil
-			}
-			if state.CompareAndSwap(tat, newTAT) {
-				d.ResetAt = time.Unix(0, newTAT)
-				return d, nil
-			}
+	s.mu.Lock()
+	tat, ok := s.tat[key]
+	d, newTAT := gcra(limit, tat, t, n)
+	if d.Allowed {
+		s.tat[key] = newTAT
+		if !ok && (len(s.tat) >= s.sweepNext || t-s.lastSweep > int64(sweepEvery)) {
+			s.sweep(t)
 		}
 	}
+	s.mu.Unlock()
+	if d.Allowed {
+		d.ResetAt = time.Unix(0, newTAT)
+	} else {
+		d.ResetAt = time.Unix(0, max(tat, t))
+	}
+	return d, nil
 }
 
 // gcra decides n requests at t (Unix ns) for a budget whose theoretical
@@ -199,23 +187,15 @@ func gcra(limit Limit, tat, t int64, n int) (Decision, int64) {
 	return d, newTAT
 }
 
-// sweep drops keys whose buckets are full at t. One sweep per shard runs at a
-// time; a concurrent caller skips it.
+// sweep drops keys whose buckets are full at t. The caller holds s.mu.
 func (s *limiterShard) sweep(t int64) {
-	if !s.sweeping.CompareAndSwap(false, true) {
-		return
-	}
-	defer s.sweeping.Store(false)
-	s.m.Range(func(k, e any) bool {
-		state := e.(*atomic.Int64)
-		if tat := state.Load(); tat <= t && tat != tombstone && state.CompareAndSwap(tat, tombstone) {
-			s.m.CompareAndDelete(k, e)
-			s.n.Add(-1)
+	for k, tat := range s.tat {
+		if tat <= t {
+			delete(s.tat, k)
 		}
-		return true
-	})
-	s.sweepNext.Store(max(2*s.n.Load(), minSweepLength))
-	s.lastSweep.Store(t)
+	}
+	s.sweepNext = max(2*len(s.tat), minSweepLength)
+	s.lastSweep = t
 }
 
 // Sweep drops every key whose bucket is full at now (it would behave the
@@ -224,8 +204,10 @@ func (l *LocalLimiter) Sweep(now time.Time) int {
 	n := 0
 	for i := range l.shards {
 		s := &l.shards[i]
+		s.mu.Lock()
 		s.sweep(now.UnixNano())
-		n += int(s.n.Load())
+		n += len(s.tat)
+		s.mu.Unlock()
 	}
 	return n
 }
@@ -234,7 +216,10 @@ func (l *LocalLimiter) Sweep(now time.Time) int {
 func (l *LocalLimiter) Len() int {
 	n := 0
 	for i := range l.shards {
-		n += int(l.shards[i].n.Load())
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.tat)
+		s.mu.Unlock()
 	}
 	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -134,23 +135,28 @@ func (p *Principal) limitsResources() bool {
 // in the background and call [Validator.Close] at shutdown. A crash loses at
 // most one flush interval of last-used times (never a revocation).
 type Validator struct {
-	store  Store
-	pol    *policy
-	hash   *hasher
-	cfg    *config
-	closed atomic.Bool
-	// pending maps token IDs to the Unix ns of their latest use not yet
-	// written (*atomic.Int64; tombstone while a flush removes the entry).
-	// Reads and updates take no lock, so parallel validations don't contend.
-	pending sync.Map
+	store   Store
+	pol     *policy
+	hash    *hasher
+	cfg     *config
+	closed  atomic.Bool
+	seed    maphash.Seed
+	pending [pendingShards]pendingShard
 	flushMu sync.Mutex // one flush at a time
 
 	defaults LimitDefaults
 	combined LookupLimiter // the store, when it is also the limiter
 }
 
-// tombstone marks a pending entry a flush is removing.
-const tombstone = -1
+const pendingShards = 32
+
+// pendingShard maps token IDs to the Unix ns of their latest use not yet
+// written: plain int64 values, so the collector has nothing to chase.
+type pendingShard struct {
+	mu sync.Mutex
+	m  map[string]int64
+	_  [48]byte // keep shards on separate cache lines
+}
 
 // NewValidator returns a Validator reading tokens from store under policy.
 // It takes the options WithHashKeys, WithClock, WithLimiter, WithUsers,
@@ -172,8 +178,11 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 		return nil, err
 	}
 	defer cfg.wipeKeys() // the hasher holds its own copies
-	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg,
+	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed(),
 		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit, Roles: pol.roleLimits}}
+	for i := range v.pending {
+		v.pending[i].m = make(map[string]int64)
+	}
 	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil && Limiter(ll) == cfg.limiter {
 		v.combined = ll
 	}
@@ -282,12 +291,11 @@ func (v *Validator) idle(t *Token, now time.Time) bool {
 	if v.pol.idleTimeout == 0 || now.Sub(t.ActiveAt()) <= v.pol.idleTimeout {
 		return false
 	}
-	if e, ok := v.pending.Load(t.ID); ok {
-		if last := e.(*atomic.Int64).Load(); last > 0 {
-			return now.Sub(time.Unix(0, last)) > v.pol.idleTimeout
-		}
-	}
-	return true
+	sh := v.shard(t.ID)
+	sh.mu.Lock()
+	last, ok := sh.m[t.ID]
+	sh.mu.Unlock()
+	return !ok || now.Sub(time.Unix(0, last)) > v.pol.idleTimeout
 }
 
 // member replaces p's privileges with the user's current ones in org and
@@ -328,26 +336,19 @@ func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) (Dec
 	return d, true, nil
 }
 
-// noteUse remembers the use of token id at now, for the next flush. It takes
-// no lock: a compare-and-swap keeps the latest instant.
+func (v *Validator) shard(id string) *pendingShard {
+	return &v.pending[maphash.String(v.seed, id)%pendingShards]
+}
+
+// noteUse remembers the use of token id at now, for the next flush.
 func (v *Validator) noteUse(id string, now time.Time) {
 	t := now.UnixNano()
-	for {
-		e, ok := v.pending.Load(id)
-		if !ok {
-			e, _ = v.pending.LoadOrStore(id, new(atomic.Int64))
-		}
-		a := e.(*atomic.Int64)
-		for {
-			cur := a.Load()
-			if cur == tombstone {
-				break // a flush is removing this entry: make a new one
-			}
-			if cur >= t || a.CompareAndSwap(cur, t) {
-				return
-			}
-		}
+	sh := v.shard(id)
+	sh.mu.Lock()
+	if last, ok := sh.m[id]; !ok || t > last {
+		sh.m[id] = t
 	}
+	sh.mu.Unlock()
 }
 
 // flushBatch bounds the uses one Store.Touch call carries.
@@ -360,14 +361,15 @@ func (v *Validator) Flush(ctx context.Context) error {
 	v.flushMu.Lock()
 	defer v.flushMu.Unlock()
 	var uses []Use
-	v.pending.Range(func(k, e any) bool {
-		at := e.(*atomic.Int64).Swap(tombstone)
-		v.pending.CompareAndDelete(k, e)
-		if at > 0 {
-			uses = append(uses, Use{ID: k.(string), At: time.Unix(0, at).UTC()})
+	for i := range v.pending {
+		sh := &v.pending[i]
+		sh.mu.Lock()
+		for id, at := range sh.m {
+			uses = append(uses, Use{ID: id, At: time.Unix(0, at).UTC()})
 		}
-		return true
-	})
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
 	for len(uses) > 0 {
 		n := min(len(uses), flushBatch)
 		if err := v.store.Touch(ctx, uses[:n]); err != nil {

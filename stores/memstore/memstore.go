@@ -27,11 +27,9 @@ import (
 
 // Store is an in-memory token store. Use [New]; the zero value is not usable.
 type Store struct {
-	mu   sync.RWMutex
-	byID map[string]*apitoken.Token
-	// byHash maps Hash and PrevHash to snapshots. Writers change it under
-	// mu; readers (the validation hot path) take no lock.
-	byHash sync.Map
+	mu     sync.RWMutex
+	byID   map[string]*apitoken.Token
+	byHash map[apitoken.Hash]*apitoken.Token // Hash and PrevHash → snapshot
 }
 
 var _ apitoken.Store = (*Store)(nil)
@@ -39,7 +37,8 @@ var _ apitoken.Store = (*Store)(nil)
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		byID: make(map[string]*apitoken.Token),
+		byID:   make(map[string]*apitoken.Token),
+		byHash: make(map[apitoken.Hash]*apitoken.Token),
 	}
 }
 
@@ -61,7 +60,7 @@ func hashes(t *apitoken.Token) []apitoken.Hash {
 // t.ID. The caller holds s.mu.
 func (s *Store) hashTaken(t *apitoken.Token) bool {
 	for _, h := range hashes(t) {
-		if o, ok := s.byHash.Load(h); ok && o.(*apitoken.Token).ID != t.ID {
+		if o, ok := s.byHash[h]; ok && o.ID != t.ID {
 			return true
 		}
 	}
@@ -70,17 +69,15 @@ func (s *Store) hashTaken(t *apitoken.Token) bool {
 
 // put stores the snapshot t, replacing old (nil if new). The caller holds
 // s.mu for writing.
-// Readers never see a hash the old and new snapshots share go missing: the
-// new entries are stored before the stale ones are deleted.
 func (s *Store) put(old, t *apitoken.Token) {
 	s.byID[t.ID] = t
 	for _, h := range hashes(t) {
-		s.byHash.Store(h, t)
+		s.byHash[h] = t
 	}
 	if old != nil {
 		for _, h := range hashes(old) {
 			if h != t.Hash && h != t.PrevHash {
-				s.byHash.Delete(h)
+				delete(s.byHash, h)
 			}
 		}
 	}
@@ -89,7 +86,7 @@ func (s *Store) put(old, t *apitoken.Token) {
 func (s *Store) remove(t *apitoken.Token) {
 	delete(s.byID, t.ID)
 	for _, h := range hashes(t) {
-		s.byHash.Delete(h)
+		delete(s.byHash, h)
 	}
 }
 
@@ -141,11 +138,13 @@ func (s *Store) Get(ctx context.Context, id string) (*apitoken.Token, error) {
 // GetByHash implements [apitoken.Store]. The result is a shared, immutable
 // snapshot: do not modify it.
 func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
-	t, ok := s.byHash.Load(h)
+	s.mu.RLock()
+	t, ok := s.byHash[h]
+	s.mu.RUnlock()
 	if !ok {
 		return nil, apitoken.ErrNotFound
 	}
-	return t.(*apitoken.Token), nil
+	return t, nil
 }
 
 // Update implements [apitoken.Store].

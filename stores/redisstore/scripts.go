@@ -283,13 +283,39 @@ check_limit(KEYS[1], rate, burst)
 return gcra(KEYS[1], rate, burst)
 `)
 
+// fastTake is the GCRA step of the fast scripts (which skip the prelude):
+// take(key, rate, burst) charges one request to the budget at key on Redis
+// server time and returns {allowed 0/1, remaining, µs until full, µs until
+// retry}, or nil if the key holds something that is not a TAT.
+const fastTake = `
+local function take(key, rate, burst)
+  local T = 1000000 / rate
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local v = redis.call('GET', key)
+  local tat = now
+  if v then
+    tat = tonumber(v)
+    if not tat then return nil end
+    if tat < now then tat = now end
+  end
+  local new = tat + T
+  local allow_at = new - T * burst
+  if now < allow_at then
+    return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+  end
+  redis.call('SET', key, string.format('%.17g', new), 'PX', string.format('%d', math.ceil((new - now) / 1000) + 1))
+  return {1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0}
+end
+`
+
 // fastLookupAllow is the hot path of GetByHashAllow: scriptLookupAllow
 // without the shared helpers (whose set-up alone costs more than the
 // lookup), using redis.call directly. Whatever it cannot handle (a key of
 // the wrong type, a corrupt or half-written record) makes it fail before
 // it writes anything; the Store then runs scriptLookupAllow, which names
 // the bad key or gives the answer. Same KEYS, ARGV and reply.
-var fastLookupAllow = redis.NewScript(`
+var fastLookupAllow = redis.NewScript(fastTake + `
 if redis.replicate_commands then redis.replicate_commands() end
 local P = ARGV[1]
 local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','cur'}
@@ -319,50 +345,20 @@ if r[13] ~= '' then rate, burst = string.match(r[13], '^(%S+) (%S+)$') end
 rate, burst = tonumber(rate), tonumber(burst)
 if rate == 0 and burst == 0 then return out end
 if not (rate > 0 and rate < math.huge and burst >= 1) then return redis.error_reply('APITOKEN_SLOW') end
-local T = 1000000 / rate
-local t = redis.call('TIME')
-now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local v = redis.call('GET', bkey)
-local tat = now
-if v then
-  tat = tonumber(v)
-  if not tat then return redis.error_reply('APITOKEN_SLOW') end
-  if tat < now then tat = now end
-end
-local new = tat + T
-local allow_at = new - T * burst
-if now < allow_at then
-  out[16], out[17], out[18], out[19] = 0, 0, math.ceil(tat - now), math.ceil(allow_at - now)
-  return out
-end
-redis.call('SET', bkey, string.format('%.17g', new), 'PX', string.format('%d', math.ceil((new - now) / 1000) + 1))
-out[16], out[17], out[18], out[19] = 1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0
+local d = take(bkey, rate, burst)
+if not d then return redis.error_reply('APITOKEN_SLOW') end
+out[16], out[17], out[18], out[19] = d[1], d[2], d[3], d[4]
 return out
 `)
 
 // fastAllow is the hot path of Allow, as fastLookupAllow is of
 // GetByHashAllow; scriptAllow is its diagnosing version. The caller has
 // checked the limit.
-var fastAllow = redis.NewScript(`
+var fastAllow = redis.NewScript(fastTake + `
 if redis.replicate_commands then redis.replicate_commands() end
-local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
-local T = 1000000 / rate
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local v = redis.call('GET', KEYS[1])
-local tat = now
-if v then
-  tat = tonumber(v)
-  if not tat then return redis.error_reply('APITOKEN_SLOW') end
-  if tat < now then tat = now end
-end
-local new = tat + T
-local allow_at = new - T * burst
-if now < allow_at then
-  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
-end
-redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', string.format('%d', math.ceil((new - now) / 1000) + 1))
-return {1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0}
+local d = take(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+if not d then return redis.error_reply('APITOKEN_SLOW') end
+return d
 `)
 
 // scriptCreate: KEYS[1] = i:<id>, KEYS[2] = h:<hash>, and with a previous

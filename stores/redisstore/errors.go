@@ -38,6 +38,7 @@ type KeyError struct {
 	Reason string
 }
 
+// Error returns "redisstore: <op>: key "<key>": <reason>".
 func (e *KeyError) Error() string {
 	return fmt.Sprintf("redisstore: %s: key %q: %s", e.Op, e.Key, e.Reason)
 }

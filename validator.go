@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -163,8 +164,8 @@ type pendingShard struct {
 // WithFlushInterval and WithLogger. It starts no goroutine. Given a store
 // that implements [LookupLimiter] as its own limiter (WithLimiter(store)),
 // it looks up and rate-limits in one store round trip; the budget is then
-// charged before the IP and access checks. An invalid
-// policy is a [*PolicyError]; a bad option is an error naming it.
+// charged before the IP and access checks. An invalid policy is a
+// [*PolicyError]; a bad option is an error naming it.
 func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewValidator: nil Store")
@@ -183,7 +184,10 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 	for i := range v.pending {
 		v.pending[i].m = make(map[string]int64)
 	}
-	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil && Limiter(ll) == cfg.limiter {
+	// The store is its own limiter only if it is the very same value (and
+	// == would not panic on an incomparable type).
+	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil &&
+		reflect.TypeOf(ll).Comparable() && Limiter(ll) == cfg.limiter {
 		v.combined = ll
 	}
 	return v, nil

@@ -49,6 +49,18 @@ local function badmsg(e)
   return nil
 end
 
+-- guarded runs f. A bad-key error is appended to errs (so one bad record
+-- does not stop a batch) and makes it return false; any other error
+-- propagates.
+local function guarded(errs, f)
+  local ok, e = pcall(f)
+  if ok then return true end
+  local m = badmsg(e)
+  if not m then error(e, 0) end
+  errs[#errs + 1] = m
+  return false
+end
+
 -- call is redis.call for a command on key, naming key when it holds the
 -- wrong type.
 local function call(key, ...)
@@ -473,7 +485,7 @@ var scriptRevokeAll = newScript(revokeOne + `
 if redis.replicate_commands then redis.replicate_commands() end
 local n, errs = 0, {}
 for _, id in ipairs(call(KEYS[1], 'ZRANGE', KEYS[1], 0, -1)) do
-  local ok, e = pcall(function()
+  guarded(errs, function()
     local ik = P .. 'i:' .. id
     local cur = call(ik, 'GET', ik)
     local key = cur and P .. 'h:' .. cur
@@ -484,11 +496,6 @@ for _, id in ipairs(call(KEYS[1], 'ZRANGE', KEYS[1], 0, -1)) do
       n = n + 1
     end
   end)
-  if not ok then
-    local m = badmsg(e)
-    if not m then error(e, 0) end
-    errs[#errs + 1] = m
-  end
 end
 local out = {n}
 for _, e in ipairs(errs) do out[#out + 1] = e end
@@ -567,7 +574,7 @@ need_zsets(KEYS[1])
 local errs = {}
 for i = 2, #ARGV, 2 do
   local id, at = ARGV[i], tonumber(ARGV[i + 1])
-  local ok, e = pcall(function()
+  guarded(errs, function()
     local ik = P .. 'i:' .. id
     local cur = call(ik, 'GET', ik)
     if not cur then return end
@@ -580,11 +587,6 @@ for i = 2, #ARGV, 2 do
       redis.call('ZADD', KEYS[1], fmt(math.max(c, at)), id)
     end
   end)
-  if not ok then
-    local m = badmsg(e)
-    if not m then error(e, 0) end
-    errs[#errs + 1] = m
-  end
 end
 return errs
 `)
@@ -614,7 +616,7 @@ local function pass(zkey, bound)
     if #ids == 0 then return true end
     for _, id in ipairs(ids) do
       seen = seen + 1
-      local ok, e = pcall(function()
+      if not guarded(errs, function()
         local ik = P .. 'i:' .. id
         local cur = call(ik, 'GET', ik)
         local key = cur and P .. 'h:' .. cur
@@ -632,11 +634,7 @@ local function pass(zkey, bound)
           local en = ended(key, r)
           if en then redis.call('ZADD', KEYS[2], fmt(en), id) else redis.call('ZREM', KEYS[2], id) end
         end
-      end)
-      if not ok then
-        local m = badmsg(e)
-        if not m then error(e, 0) end
-        errs[#errs + 1] = m
+      end) then
         skip = skip + 1
       end
       if n >= limit then return true end

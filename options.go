@@ -21,6 +21,7 @@ type config struct {
 	hashKeys      [][]byte
 	sealKeys      [][]byte
 	clock         func() time.Time
+	ticker        func(time.Duration) (<-chan time.Time, func()) // the Run loops' ticker and its stop
 	rand          io.Reader
 	limiter       Limiter
 	users         Directory
@@ -34,6 +35,7 @@ type config struct {
 func newConfig(service string, allowed []string, opts []Option) (*config, error) {
 	c := &config{
 		clock:         time.Now,
+		ticker:        newTicker,
 		rand:          rand.Reader,
 		flushInterval: DefaultFlushInterval,
 		batchSize:     DefaultPruneBatch,
@@ -60,6 +62,11 @@ func (c *config) wipeKeys() {
 		clear(k)
 	}
 	c.hashKeys, c.sealKeys = nil, nil
+}
+
+func newTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 func keyRing(keys [][]byte, exact int) ([][]byte, error) {

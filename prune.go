@@ -91,8 +91,8 @@ func (pr *Pruner) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		return errors.New("apitoken: Pruner.Run: interval must be positive")
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	tick, stop := pr.cfg.ticker(interval)
+	defer stop()
 	for {
 		st, err := pr.Prune(ctx)
 		if l := pr.cfg.logger; l != nil {
@@ -105,7 +105,7 @@ func (pr *Pruner) Run(ctx context.Context, interval time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-tick:
 		}
 	}
 }

@@ -98,8 +98,10 @@ func TestPrunerRun(t *testing.T) {
 		store := memstore.New()
 		pol := testPolicy()
 		pol.ExpiredRetention = time.Hour
-		iss, _ := apitoken.NewIssuer(store, pol)
-		pr, err := apitoken.NewPruner(store, pol)
+		clock := newClock()
+		ticks := make(chan time.Time)
+		iss, _ := apitoken.NewIssuer(store, pol, apitoken.WithClock(clock.Now))
+		pr, err := apitoken.NewPruner(store, pol, apitoken.WithClock(clock.Now), apitoken.WithTicks(ticks))
 		must(err)
 		spec := orgSpec()
 		spec.Lifetime = apitoken.Minutes(30)
@@ -115,8 +117,9 @@ func TestPrunerRun(t *testing.T) {
 		if store.Len() != 3 {
 			t.Fatalf("after the first pass: %d tokens, want 3", store.Len())
 		}
-		time.Sleep(2 * time.Hour) // fake time: two more passes
-		synctest.Wait()
+		clock.Advance(2 * time.Hour) // expired 90 minutes ago: past the retention
+		ticks <- time.Time{}
+		synctest.Wait() // until Run has pruned and waits again
 		if store.Len() != 0 {
 			t.Errorf("after 2h: %d tokens, want 0", store.Len())
 		}

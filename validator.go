@@ -391,8 +391,8 @@ func (v *Validator) Flush(ctx context.Context) error {
 // flushes once more (with a fresh 10-second budget) and returns nil. Flush
 // failures are logged (see [WithLogger]) and retried at the next tick.
 func (v *Validator) Run(ctx context.Context) error {
-	tick := time.NewTicker(v.cfg.flushInterval)
-	defer tick.Stop()
+	tick, stop := v.cfg.ticker(v.cfg.flushInterval)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -400,7 +400,7 @@ func (v *Validator) Run(ctx context.Context) error {
 			defer cancel()
 			v.logFlush(fctx, v.Flush(fctx))
 			return nil
-		case <-tick.C:
+		case <-tick:
 			v.logFlush(ctx, v.Flush(ctx))
 		}
 	}

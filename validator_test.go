@@ -574,7 +574,8 @@ func TestRunFlushesEachInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &faultStore{Store: memstore.New()}
 		iss, _ := apitoken.NewIssuer(store, testPolicy())
-		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithFlushInterval(10*time.Second))
+		ticks := make(chan time.Time)
+		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithTicks(ticks))
 		must(err)
 		s, _, err := iss.Issue(t.Context(), orgSpec())
 		must(err)
@@ -585,8 +586,8 @@ func TestRunFlushesEachInterval(t *testing.T) {
 			if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(10 * time.Second) // fake time inside the bubble
-			synctest.Wait()
+			ticks <- time.Time{} // one flush interval
+			synctest.Wait()      // until Run has flushed and waits again
 			if got := store.touches.Load(); got != round {
 				t.Fatalf("after %d intervals: %d flushes, want %d", round, got, round)
 			}

@@ -416,6 +416,9 @@ func (c *policy) checkEverywhen(l Lifetime) error {
 // checkLifetime reports whether l (already resolved, not zero) is allowed for
 // a token created at now.
 func (c *policy) checkLifetime(l Lifetime, now time.Time) error {
+	if !l.valid() {
+		return policyErr("Lifetime", "invalid lifetime (at most 100 years)")
+	}
 	if l == NoExpiry {
 		if c.requireExpiry {
 			return policyErr("RequireExpiry", "tokens must expire")

@@ -209,11 +209,10 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 		return nil, ErrMalformed
 	}
 	now := v.cfg.clock()
-	t, h, key, d, err := v.lookup(ctx, presented, now)
+	t, usedPrev, key, d, err := v.lookup(ctx, presented, now)
 	if err != nil {
 		return nil, err
 	}
-	usedPrev := !equal(t.Hash, h) // lookup guarantees one of the two matches
 	if t.Kind == KindOrg && req.Org != "" && req.Org != t.OrgID {
 		return nil, ErrUnknown // from another org, a foreign token does not exist
 	}
@@ -262,15 +261,14 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 	return p, nil
 }
 
-// lookup finds the token whose hash (under any key of the ring) matches s.
+// lookup finds the token whose hash (under any key of the ring) matches s,
+// and reports whether it matched the token's previous hash (a secret in its
+// grace period) and under which key.
 // With a LookupLimiter store as limiter it also returns the rate-limit
 // decision taken in the same round trip (nil if none was taken).
-func (v *Validator) lookup(ctx context.Context, s string, now time.Time) (*Token, Hash, int, *Decision, error) {
+func (v *Validator) lookup(ctx context.Context, s string, now time.Time) (t *Token, prev bool, key int, d *Decision, err error) {
 	for i := range v.hash.keys() {
 		h := v.hash.sum(i, s)
-		var t *Token
-		var d *Decision
-		var err error
 		if v.combined != nil {
 			t, d, err = v.combined.GetByHashAllow(ctx, h, v.defaults, now)
 		} else {
@@ -278,15 +276,18 @@ func (v *Validator) lookup(ctx context.Context, s string, now time.Time) (*Token
 		}
 		switch {
 		case err == nil:
-			if !equal(t.Hash, h) && (t.PrevHash.IsZero() || !equal(t.PrevHash, h)) {
-				return nil, h, i, nil, ErrUnknown // a store that matched loosely
+			if equal(t.Hash, h) {
+				return t, false, i, d, nil
 			}
-			return t, h, i, d, nil
+			if !t.PrevHash.IsZero() && equal(t.PrevHash, h) {
+				return t, true, i, d, nil
+			}
+			return nil, false, i, nil, ErrUnknown // a store that matched loosely
 		case !errors.Is(err, ErrNotFound):
-			return nil, h, i, nil, fmt.Errorf("apitoken: validate: %w: %w", ErrStoreUnavailable, err)
+			return nil, false, i, nil, fmt.Errorf("apitoken: validate: %w: %w", ErrStoreUnavailable, err)
 		}
 	}
-	return nil, Hash{}, 0, nil, ErrUnknown
+	return nil, false, 0, nil, ErrUnknown
 }
 
 // idle reports whether t has been unused longer than the idle timeout,

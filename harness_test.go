@@ -55,6 +55,16 @@ func (s *faultStore) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.
 	return s.Store.GetByHash(ctx, h)
 }
 
+// ReadByHash makes faultStore a HashReader, as memstore is, so the tests run
+// the Validator's path for in-memory stores.
+func (s *faultStore) ReadByHash(ctx context.Context, h apitoken.Hash, dst *apitoken.Token) error {
+	s.getByHash.Add(1)
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Store.(apitoken.HashReader).ReadByHash(ctx, h, dst)
+}
+
 func (s *faultStore) Touch(ctx context.Context, uses []apitoken.Use) error {
 	s.touches.Add(1)
 	if s.down.Load() {

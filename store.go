@@ -173,6 +173,16 @@ func DecodeCursor(c string) (string, error) {
 	return string(b), nil
 }
 
+// HashReader is an optional capability of a [Store] that keeps its records
+// in process memory (such as memstore): ReadByHash is GetByHash writing the
+// token into dst instead of allocating one, so a [Validator] can look up into
+// the Principal it returns and allocate nothing else. dst's strings, slices
+// and maps may be shared with the store and must not be modified. Errors are
+// as GetByHash's; on error dst is unspecified.
+type HashReader interface {
+	ReadByHash(ctx context.Context, h Hash, dst *Token) error
+}
+
 // LookupLimiter is an optional capability of a [Store] that also keeps
 // rate-limit budgets (such as a Redis store): it looks a token up and takes
 // its rate-limit decision in one round trip. A [Validator] uses it when it is

@@ -84,6 +84,7 @@ type Principal struct {
 
 	scope *Token  // a user token's own narrowing, or nil
 	pol   *policy // the validator's policy, or nil for host-built principals
+	tok   Token   // the token, read into the Principal by a HashReader store
 }
 
 // Access returns the level p has for api: the highest its roles and grants
@@ -147,6 +148,7 @@ type Validator struct {
 
 	defaults LimitDefaults
 	combined LookupLimiter // the store, when it is also the limiter
+	reader   HashReader    // the store, when it can read into a Principal
 }
 
 const pendingShards = 32
@@ -190,6 +192,9 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 		reflect.TypeOf(ll).Comparable() && Limiter(ll) == cfg.limiter {
 		v.combined = ll
 	}
+	if r, ok := store.(HashReader); ok && v.combined == nil {
+		v.reader = r
+	}
 	return v, nil
 }
 
@@ -209,7 +214,11 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 		return nil, ErrMalformed
 	}
 	now := v.cfg.clock()
-	t, usedPrev, key, d, err := v.lookup(ctx, presented, now)
+	var p *Principal
+	if v.reader != nil {
+		p = new(Principal) // the one allocation: the token is read into it
+	}
+	t, usedPrev, key, d, err := v.lookup(ctx, p, presented, now)
 	if err != nil {
 		return nil, err
 	}
@@ -226,11 +235,12 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 	case !v.pol.allowsIP(t.IPFilter, req.IP):
 		return nil, ErrIPNotAllowed
 	}
-	p := &Principal{
-		TokenID: t.ID, Hint: t.Hint, Name: t.Name, Kind: t.Kind, OwnerID: t.OwnerID,
-		OrgID: t.OrgID, Roles: t.Roles, Grants: t.Grants, Resources: t.Resources,
-		Metadata: t.Metadata, ExpiresAt: t.ExpiresAt, KeyOutdated: key > 0, pol: v.pol,
+	if p == nil {
+		p = new(Principal)
 	}
+	p.TokenID, p.Hint, p.Name, p.Kind, p.OwnerID = t.ID, t.Hint, t.Name, t.Kind, t.OwnerID
+	p.OrgID, p.Roles, p.Grants, p.Resources, p.Metadata = t.OrgID, t.Roles, t.Grants, t.Resources, t.Metadata
+	p.ExpiresAt, p.KeyOutdated, p.pol = t.ExpiresAt, key > 0, v.pol
 	if t.Kind == KindUser {
 		if err := v.member(ctx, p, t, req.Org); err != nil {
 			return nil, err
@@ -265,13 +275,18 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 // and reports whether it matched the token's previous hash (a secret in its
 // grace period) and under which key.
 // With a LookupLimiter store as limiter it also returns the rate-limit
-// decision taken in the same round trip (nil if none was taken).
-func (v *Validator) lookup(ctx context.Context, s string, now time.Time) (t *Token, prev bool, key int, d *Decision, err error) {
+// decision taken in the same round trip (nil if none was taken). With a
+// HashReader store it reads the token into p.
+func (v *Validator) lookup(ctx context.Context, p *Principal, s string, now time.Time) (t *Token, prev bool, key int, d *Decision, err error) {
 	for i := range v.hash.keys() {
 		h := v.hash.sum(i, s)
-		if v.combined != nil {
+		switch {
+		case v.reader != nil:
+			t = &p.tok
+			err = v.reader.ReadByHash(ctx, h, t)
+		case v.combined != nil:
 			t, d, err = v.combined.GetByHashAllow(ctx, h, v.defaults, now)
-		} else {
+		default:
 			t, err = v.store.GetByHash(ctx, h)
 		}
 		switch {

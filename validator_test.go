@@ -643,6 +643,11 @@ func (s *lookupLimiter) GetByHash(ctx context.Context, h apitoken.Hash) (*apitok
 	return s.Store.GetByHash(ctx, h)
 }
 
+func (s *lookupLimiter) ReadByHash(ctx context.Context, h apitoken.Hash, dst *apitoken.Token) error {
+	s.separate++
+	return s.Store.ReadByHash(ctx, h, dst)
+}
+
 func (s *lookupLimiter) GetByHashAllow(ctx context.Context, h apitoken.Hash, d apitoken.LimitDefaults, now time.Time) (*apitoken.Token, *apitoken.Decision, error) {
 	s.combined++
 	t, err := s.Store.GetByHash(ctx, h)

@@ -37,5 +37,6 @@
 // the contract raises it and is listed in the CHANGELOG as a breaking change
 // for store authors. Optional capabilities, when there are any, are tested
 // only when the store implements them and are skipped with a reason
-// otherwise; version 1 has none.
+// otherwise: in version 1, [apitoken.HashReader] (the ReadByHash/… clauses,
+// and every GetByHash check also asks ReadByHash).
 package storetest

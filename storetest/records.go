@@ -672,3 +672,60 @@ func testDeleteFrees(t *testing.T, s apitoken.Store) {
 	}
 	wantSame(t, "Get after re-creating a deleted token", get(t, s, tok.ID), again)
 }
+
+// readByHashClauses check the optional HashReader capability; they skip on
+// a store without it.
+func readByHashClauses() []clause {
+	return []clause{
+		{"OverwritesEveryField", testReadByHashOverwrites},
+		{"ResultIsNeverModified", testReadByHashSnapshot},
+	}
+}
+
+func hashReader(t *testing.T, s apitoken.Store) apitoken.HashReader {
+	t.Helper()
+	r, ok := s.(apitoken.HashReader)
+	if !ok {
+		t.Skip("the store does not implement apitoken.HashReader (optional)")
+	}
+	return r
+}
+
+func testReadByHashOverwrites(t *testing.T, s apitoken.Store) {
+	r := hashReader(t, s)
+	full, plain := fullToken(t), newToken(t)
+	create(t, s, full, plain)
+	// Reading the plain token over the full one must leave nothing of it.
+	dst := get(t, s, full.ID)
+	if err := r.ReadByHash(t.Context(), plain.Hash, dst); err != nil {
+		t.Fatalf("ReadByHash error = %v, want nil", err)
+	}
+	wantSame(t, "ReadByHash into a Token holding another", dst, plain)
+}
+
+func testReadByHashSnapshot(t *testing.T, s apitoken.Store) {
+	r := hashReader(t, s)
+	ctx := t.Context()
+	tok := fullToken(t)
+	tok.RevokedAt = time.Time{}
+	create(t, s, tok)
+	var read apitoken.Token
+	if err := r.ReadByHash(ctx, tok.Hash, &read); err != nil {
+		t.Fatalf("ReadByHash error = %v, want nil", err)
+	}
+	want := read.Clone()
+	if err := s.Touch(ctx, []apitoken.Use{{ID: tok.ID, At: now.Add(time.Hour)}}); err != nil {
+		t.Fatalf("Touch error = %v, want nil", err)
+	}
+	u := get(t, s, tok.ID)
+	u.Name = "renamed"
+	u.Roles = append(u.Roles, "added")
+	u.Metadata["added"] = "yes"
+	if err := s.Update(ctx, u); err != nil {
+		t.Fatalf("Update error = %v, want nil", err)
+	}
+	if err := s.Revoke(ctx, tok.ID, now.Add(2*time.Hour)); err != nil {
+		t.Fatalf("Revoke error = %v, want nil", err)
+	}
+	wantSame(t, "a ReadByHash result after Touch, Update and Revoke", &read, want)
+}

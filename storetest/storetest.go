@@ -76,6 +76,7 @@ func groups() []group {
 		{"Create", createClauses()},
 		{"Get", getClauses()},
 		{"GetByHash", getByHashClauses()},
+		{"ReadByHash", readByHashClauses()},
 		{"Update", updateClauses()},
 		{"Revoke", revokeClauses()},
 		{"RevokeAll", revokeAllClauses()},
@@ -169,6 +170,13 @@ func getByHash(t testing.TB, s apitoken.Store, h apitoken.Hash, what string) *ap
 	if got == nil {
 		t.Fatalf("GetByHash(%s) = nil, nil; want a token", what)
 	}
+	if r, ok := s.(apitoken.HashReader); ok {
+		var read apitoken.Token
+		if err := r.ReadByHash(t.Context(), h, &read); err != nil {
+			t.Fatalf("ReadByHash(%s) error = %v, want nil (GetByHash found it)", what, err)
+		}
+		wantSame(t, "ReadByHash("+what+")", &read, got)
+	}
 	return got
 }
 
@@ -195,6 +203,11 @@ func wantHashNotFound(t testing.TB, s apitoken.Store, h apitoken.Hash, what stri
 	got, err := s.GetByHash(t.Context(), h)
 	if !errors.Is(err, apitoken.ErrNotFound) {
 		t.Errorf("GetByHash(%s): token = %v, error = %v; want error %v", what, describe(got), err, apitoken.ErrNotFound)
+	}
+	if r, ok := s.(apitoken.HashReader); ok {
+		if err := r.ReadByHash(t.Context(), h, new(apitoken.Token)); !errors.Is(err, apitoken.ErrNotFound) {
+			t.Errorf("ReadByHash(%s) error = %v, want %v", what, err, apitoken.ErrNotFound)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	_ "net/http/pprof" // served only with -pprof, on its own address
 	"os"
 	"runtime"
 	"time"
@@ -25,6 +26,7 @@ func main() {
 	bare := flag.String("bare", "127.0.0.1:18080", "address of the bare handler")
 	protected := flag.String("protected", "127.0.0.1:18081", "address of the protected handler")
 	out := flag.String("out", "tokens.txt", "file to write the tokens to")
+	pprofAddr := flag.String("pprof", "", "address for net/http/pprof (off when empty)")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -61,6 +63,9 @@ func main() {
 	})
 	mw := apitoken.Middleware(v, apitoken.WithOrg(func(r *http.Request) string { return r.Header.Get("X-Org") }))
 	go func() { check(http.ListenAndServe(*bare, ok)) }()
+	if *pprofAddr != "" {
+		go func() { check(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	log.Printf("ready: bare on %s, protected on %s", *bare, *protected)
 	check(http.ListenAndServe(*protected, mw(ok)))
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,7 +56,14 @@ type middleware struct {
 	observe      func(*http.Request, Outcome)
 	xRateLimit   bool
 	retryOutage  time.Duration
+
+	policies  sync.Map     // Limit → []string{RateLimit-Policy value}, read-only
+	nPolicies atomic.Int32 // entries in policies, at most maxPolicies
 }
+
+// maxPolicies bounds the cache of RateLimit-Policy values: a policy has a
+// few limits, but per-token overrides can make many.
+const maxPolicies = 256
 
 // Failure describes a rejected request, for [WithErrorHandler]. Status and
 // Code are what the client may learn; Err is the specific reason, for logs
@@ -401,21 +410,34 @@ func (m *middleware) rateLimitHeaders(h http.Header, d Decision) {
 		now = m.v.cfg.clock
 	}
 	reset := ceilSeconds(d.ResetAt.Sub(now()))
-	window := ceilSeconds(time.Duration(float64(d.Limit.Burst) / float64(d.Limit.Rate) * float64(time.Second)))
 	var buf [64]byte
-	vals := make([]string, 2, 5) // one allocation for every header's slice
-	b := strconv.AppendInt(append(buf[:0], `"default";q=`...), int64(d.Limit.Burst), 10)
-	vals[0] = string(strconv.AppendInt(append(b, ";w="...), window, 10))
-	b = strconv.AppendInt(append(buf[:0], `"default";r=`...), int64(d.Remaining), 10)
-	vals[1] = string(strconv.AppendInt(append(b, ";t="...), reset, 10))
-	h[canonicalRateLimitPolicy] = vals[0:1:1]
-	h[canonicalRateLimit] = vals[1:2:2]
+	b := strconv.AppendInt(append(buf[:0], `"default";r=`...), int64(d.Remaining), 10)
+	vals := make([]string, 1, 4) // one allocation for every header's slice
+	vals[0] = string(strconv.AppendInt(append(b, ";t="...), reset, 10))
+	h[canonicalRateLimitPolicy] = m.policy(d.Limit)
+	h[canonicalRateLimit] = vals[0:1:1]
 	if m.xRateLimit {
 		vals = append(vals, strconv.Itoa(d.Limit.Burst), strconv.Itoa(d.Remaining), strconv.FormatInt(reset, 10))
-		h[canonicalXRateLimitLimit] = vals[2:3:3]
-		h[canonicalXRateLimitRemaining] = vals[3:4:4]
-		h[canonicalXRateLimitReset] = vals[4:5:5]
+		h[canonicalXRateLimitLimit] = vals[1:2:2]
+		h[canonicalXRateLimitRemaining] = vals[2:3:3]
+		h[canonicalXRateLimitReset] = vals[3:4:4]
 	}
+}
+
+// policy returns the RateLimit-Policy header value of l, as a one-element
+// slice shared by every response with that limit (its capacity is 1, so an
+// Add to the header copies it).
+func (m *middleware) policy(l Limit) []string {
+	if v, ok := m.policies.Load(l); ok {
+		return v.([]string)
+	}
+	window := ceilSeconds(time.Duration(float64(l.Burst) / float64(l.Rate) * float64(time.Second)))
+	b := strconv.AppendInt([]byte(`"default";q=`), int64(l.Burst), 10)
+	v := []string{string(strconv.AppendInt(append(b, ";w="...), window, 10))}
+	if m.nPolicies.Add(1) <= maxPolicies {
+		m.policies.Store(l, v)
+	}
+	return v
 }
 
 // Canonical forms of the rate-limit header names, for direct map writes.

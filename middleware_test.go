@@ -481,3 +481,33 @@ func TestMiddlewareNilValidator(t *testing.T) {
 		t.Errorf("nil validator: %d, want 503", w.Code)
 	}
 }
+
+// Responses with different limits each name their own policy, and a handler
+// adding to the header does not change what later responses send.
+func TestMiddlewareRateLimitPolicyPerLimit(t *testing.T) {
+	pol := testPolicy()
+	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Minute), Burst: 2}
+	m := newMW(t, pol)
+	plain, _ := m.issue(t, orgSpec())
+	spec := orgSpec()
+	spec.RateLimit = &apitoken.Limit{Rate: 10, Burst: 50}
+	own, _ := m.issue(t, spec)
+	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Add(apitoken.HeaderRateLimitPolicy, `"handler";q=1`)
+	})
+	h := apitoken.Middleware(m.v)(next)
+	for range 2 {
+		for _, c := range []struct{ tok, want string }{
+			{plain, `"default";q=2;w=120`},
+			{own, `"default";q=50;w=5`},
+		} {
+			r := httptest.NewRequest("GET", "/devices/1", nil)
+			r.Header.Set("Authorization", "Bearer "+c.tok)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if got := w.Header().Values(apitoken.HeaderRateLimitPolicy); len(got) != 2 || got[0] != c.want {
+				t.Errorf("RateLimit-Policy values = %q, want [%q and the handler's]", got, c.want)
+			}
+		}
+	}
+}

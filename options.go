@@ -178,7 +178,10 @@ const DefaultFlushInterval = time.Minute
 
 // WithFlushInterval sets how often [Validator.Run] writes the last-used
 // times it has collected (default one minute). A crash loses at most one
-// interval of last-used times.
+// interval of last-used times. It is also the precision of a token's
+// LastUsedAt: a use less than one interval after the stored LastUsedAt is
+// not written, so LastUsedAt trails the latest use by less than two
+// intervals (plus, across replicas, their flush delays).
 //
 // Taken by NewValidator.
 func WithFlushInterval(d time.Duration) Option {

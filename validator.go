@@ -252,7 +252,9 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 	if req.Resource != "" && !p.AllowsResource(req.Resource) {
 		return nil, ErrForbidden
 	}
-	v.noteUse(t.ID, now)
+	if now.Sub(t.LastUsedAt) >= v.cfg.flushInterval {
+		v.noteUse(t.ID, now) // else the store has a use recent enough
+	}
 	var dec Decision
 	limited := d != nil
 	if limited {

@@ -573,9 +573,10 @@ func TestClosed(t *testing.T) {
 func TestRunFlushesEachInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &faultStore{Store: memstore.New()}
-		iss, _ := apitoken.NewIssuer(store, testPolicy())
+		clock := newClock()
+		iss, _ := apitoken.NewIssuer(store, testPolicy(), apitoken.WithClock(clock.Now))
 		ticks := make(chan time.Time)
-		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithTicks(ticks))
+		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithTicks(ticks), apitoken.WithClock(clock.Now))
 		must(err)
 		s, _, err := iss.Issue(t.Context(), orgSpec())
 		must(err)
@@ -583,6 +584,7 @@ func TestRunFlushesEachInterval(t *testing.T) {
 		done := make(chan error)
 		go func() { done <- v.Run(ctx) }()
 		for round := int64(1); round <= 3; round++ {
+			clock.Advance(apitoken.DefaultFlushInterval) // a use worth writing
 			if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
 				t.Fatal(err)
 			}
@@ -592,6 +594,7 @@ func TestRunFlushesEachInterval(t *testing.T) {
 				t.Fatalf("after %d intervals: %d flushes, want %d", round, got, round)
 			}
 		}
+		clock.Advance(apitoken.DefaultFlushInterval)
 		if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
 			t.Fatal(err)
 		}
@@ -726,5 +729,40 @@ func TestLimitFor(t *testing.T) {
 	pol.Roles["bad"] = apitoken.Role{RateLimit: apitoken.Limit{Rate: 1}}
 	if err := pol.Validate(); !errors.Is(err, apitoken.ErrPolicy) {
 		t.Errorf("Validate(role with zero burst) = %v, want ErrPolicy", err)
+	}
+}
+
+// LastUsedAt has the precision of the flush interval: a use less than one
+// interval after the stored LastUsedAt is not written again.
+func TestLastUsedPrecisionIsTheFlushInterval(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	sec, tok := e.issue(t, orgSpec())
+	use := func(after time.Duration) {
+		t.Helper()
+		e.clock.Advance(after)
+		if _, err := e.v.Validate(ctx, sec, readDev); err != nil {
+			t.Fatal(err)
+		}
+		must(e.v.Flush(ctx))
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		got, err := e.mem.Get(ctx, tok.ID)
+		must(err)
+		return got.LastUsedAt
+	}
+	use(time.Second)
+	first := e.clock.Now()
+	if got := lastUsed(); !got.Equal(first) {
+		t.Fatalf("LastUsedAt after the first use = %v, want %v", got, first)
+	}
+	use(apitoken.DefaultFlushInterval - 2*time.Second) // within one interval
+	if got, n := lastUsed(), e.store.touches.Load(); !got.Equal(first) || n != 1 {
+		t.Errorf("a use within one interval: LastUsedAt %v, %d Touch calls; want %v and 1", got, n, first)
+	}
+	use(2 * time.Second) // one interval and a second after the stored use
+	if got, want := lastUsed(), e.clock.Now(); !got.Equal(want) {
+		t.Errorf("a use one interval later: LastUsedAt %v, want %v", got, want)
 	}
 }

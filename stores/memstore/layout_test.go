@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -95,4 +96,38 @@ func TestShapesAreSharedAndFreed(t *testing.T) {
 	if len(s.free) != len(s.recs) {
 		t.Fatalf("after deleting every token: %d free slots of %d", len(s.free), len(s.recs))
 	}
+}
+
+// Each stored token costs the collector about one object (its text), however
+// many roles, grants and other parts it has.
+func TestHeapObjectsPerToken(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const n = 20_000
+	add := func(from, to int) {
+		for i := from; i < to; i++ {
+			var h apitoken.Hash
+			copy(h[:], fmt.Sprintf("hash-%08d", i))
+			tok := &apitoken.Token{
+				ID: fmt.Sprintf("0190a1b2-c3d4-7e5f-8a9b-%012d", i), Kind: apitoken.KindOrg, OwnerID: "org_1", OrgID: "org_1",
+				Name: fmt.Sprint("token ", i), Hint: "tok_abcd…wxyz", Hash: h, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+				Roles: []string{"reader"}, Grants: apitoken.Grants{"devices": apitoken.AccessRead}, Metadata: map[string]string{"team": "infra"},
+			}
+			if err := s.Create(ctx, tok, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(0, 1) // the shape and the first allocations of the slices and maps
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	add(1, n)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if per := float64(after.HeapObjects-before.HeapObjects) / (n - 1); per > 1.2 {
+		t.Errorf("%.2f heap objects per stored token, want about 1", per)
+	}
+	runtime.KeepAlive(s)
 }

@@ -27,9 +27,10 @@
 //     one.
 //
 // The hash index maps hashes to record numbers, so it holds no pointers
-// either. Measured with 1,000,000 tokens: about 330 bytes a token, and the
-// collector marks two objects a token instead of a dozen; see the package
-// benchmarks and the notes of issue 5.
+// either. Measured with 1,000,000 org tokens with one role: 458 bytes and
+// one heap object a token (the previous layout of whole *Token snapshots:
+// 740 bytes and five objects, all of them scanned), and under load a
+// collection cycle costs ~65 ms of CPU instead of ~1.7 s.
 //
 // GetByHash and ReadByHash build the token from these parts under a read
 // lock; its strings and shape (slices, maps) are shared with the store and

@@ -27,19 +27,24 @@ func main() {
 	protected := flag.String("protected", "127.0.0.1:18081", "address of the protected handler")
 	out := flag.String("out", "tokens.txt", "file to write the tokens to")
 	pprofAddr := flag.String("pprof", "", "address for net/http/pprof (off when empty)")
+	limit := flag.Bool("limit", true, "rate-limit requests (local limiter, a limit never reached)")
 	flag.Parse()
 
 	ctx := context.Background()
 	pol := apitoken.Policy{
 		Prefix:       "bench",
 		Roles:        map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
-		OrgRateLimit: apitoken.Limit{Rate: 1e9, Burst: 1e9},
+	}
+	var vopts []apitoken.Option
+	if *limit {
+		pol.OrgRateLimit = apitoken.Limit{Rate: 1e9, Burst: 1e9}
+		vopts = append(vopts, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
 	}
 	key := []byte("benchserver-key-benchserver-key-")
 	store := memstore.New()
 	iss, err := apitoken.NewIssuer(store, pol, apitoken.WithHashKeys(key))
 	check(err)
-	v, err := apitoken.NewValidator(store, pol, apitoken.WithHashKeys(key), apitoken.WithLimiter(apitoken.NewLocalLimiter()))
+	v, err := apitoken.NewValidator(store, pol, append(vopts, apitoken.WithHashKeys(key))...)
 	check(err)
 	go v.Run(ctx)
 

@@ -32,8 +32,8 @@ func main() {
 
 	ctx := context.Background()
 	pol := apitoken.Policy{
-		Prefix:       "bench",
-		Roles:        map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
+		Prefix: "bench",
+		Roles:  map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
 	}
 	var vopts []apitoken.Option
 	if *limit {

@@ -97,8 +97,12 @@
 // ResetAt and RetryAfter come from the same script. An org token has a
 // budget of its own, a user's tokens share the user's; [Store.Allow],
 // [Limiter.Allow] and GetByHashAllow charge the same budget for the same
-// key. Any error means no decision: the Validator then fails closed with
-// [apitoken.ErrStoreUnavailable]. There is no fail-open mode.
+// key. GetByHashAllow charges it under the limit
+// [apitoken.LimitDefaults.LimitFor] gives: the script reads the token's
+// override and, when the policy has role limits, its roles (decoding the
+// record's JSON only then). Any error means no decision: the Validator
+// then fails closed with [apitoken.ErrStoreUnavailable]. There is no
+// fail-open mode.
 //
 // # Persistence: what each setting can lose
 //

@@ -251,15 +251,16 @@ return reply(cur, r)
 `)
 
 // scriptLookupAllow (GetByHashAllow, the diagnosing version of
-// fastLookupAllow, run when that fails): KEYS[1] = h:<hash>, ARGV[2] = now
-// (µs, for the revoked / expired check), ARGV[3..4] = default org rate and
-// burst, ARGV[5..6] = default user rate and burst. Appends the GCRA
-// decision when it took one.
-var scriptLookupAllow = newScript(`
+// fastLookupAllow, run when that fails): same KEYS, ARGV and reply. It
+// either gives the answer fastLookupAllow would have given or names the
+// bad key.
+var scriptLookupAllow = newScript(limitFor + `
 if redis.replicate_commands then redis.replicate_commands() end
 local r, key, via = find()
 if not r then return false end
-local out = reply(via, r)
+local out = {}
+for i = 1, NF do out[i] = s(r[i]) end
+out[NF + 1] = via ~= '' and via
 local now = tonumber(ARGV[2])
 local exp = num(key, r[I_EXPIRES])
 local live = s(r[I_REVOKED]) == '' and (exp == nil or now < exp)
@@ -268,17 +269,8 @@ if live and via ~= '' then
   live = pe ~= nil and now < pe
 end
 if not live then return out end
-local bkey, rate, burst
-if r[I_KIND] == '1' then
-  bkey, rate, burst = P .. 'rl:user:' .. r[I_OWNER], ARGV[5], ARGV[6]
-else
-  bkey, rate, burst = P .. 'rl:token:' .. r[I_ID], ARGV[3], ARGV[4]
-end
-local rl = s(r[I_LIMIT])
-if rl ~= '' then
-  local a, b = string.match(rl, '^(%S+) (%S+)$')
-  rate, burst = a, b
-end
+local ok, bkey, rate, burst = pcall(limit_for, P, out)
+if not ok then bad(key, 'corrupt record') end
 rate, burst = tonumber(rate), tonumber(burst)
 if not check_limit(key, rate, burst) then return out end
 local d = gcra(bkey, rate, burst)
@@ -295,15 +287,52 @@ check_limit(KEYS[1], rate, burst)
 return gcra(KEYS[1], rate, burst)
 `)
 
+// limitFor is the Lua twin of [apitoken.LimitDefaults.LimitFor], shared
+// by fastLookupAllow and scriptLookupAllow: limit_for(P, r) returns the
+// budget key of the record r (fields in F order) and the rate and burst
+// that apply to it, as strings: a user token's user budget under the
+// user default ARGV[5..6]; an org token's own budget under its override
+// (field rl), else the highest-rate limit among its roles' limits
+// (ARGV[7..]: triples of role, rate, burst), else the org default
+// ARGV[3..4]. The roles are in the record's JSON (field j), which is
+// decoded only when the policy has role limits and the JSON has roles. It
+// raises a Lua error on a record it cannot read.
+const limitFor = `
+local function limit_for(P, r)
+  if r[2] == '1' then return P .. 'rl:user:' .. r[3], ARGV[5], ARGV[6] end
+  local bkey = P .. 'rl:token:' .. r[1]
+  if r[13] ~= '' then
+    local rate, burst = string.match(r[13], '^(%S+) (%S+)$')
+    if not rate then error('bad rate limit') end
+    return bkey, rate, burst
+  end
+  local rate, burst = ARGV[3], ARGV[4]
+  if #ARGV > 6 and string.find(r[14], '"r":[', 1, true) then
+    local roles = cjson.decode(r[14]).r
+    local best = nil
+    for _, name in ipairs(type(roles) == 'table' and roles or {}) do
+      for i = 7, #ARGV, 3 do
+        if ARGV[i] == name then
+          local x = tonumber(ARGV[i + 1])
+          if not best or x > best then best, rate, burst = x, ARGV[i + 1], ARGV[i + 2] end
+          break
+        end
+      end
+    end
+  end
+  return bkey, rate, burst
+end
+`
+
 // fastTake is the GCRA step of the fast scripts (which skip the prelude):
 // take(key, rate, burst) charges one request to the budget at key on Redis
-// server time and returns {allowed 0/1, remaining, µs until full, µs until
-// retry}, or nil if the key holds something that is not a TAT.
+// server time and returns allowed (0/1), remaining, µs until full and µs
+// until retry, or nil if the key holds something that is not a TAT.
 const fastTake = `
 local function take(key, rate, burst)
   local T = 1000000 / rate
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local now = t[1] * 1000000 + t[2]
   local v = redis.call('GET', key)
   local tat = now
   if v then
@@ -314,53 +343,60 @@ local function take(key, rate, burst)
   local new = tat + T
   local allow_at = new - T * burst
   if now < allow_at then
-    return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+    return 0, 0, math.ceil(tat - now), math.ceil(allow_at - now)
   end
-  redis.call('SET', key, string.format('%.17g', new), 'PX', string.format('%d', math.ceil((new - now) / 1000) + 1))
-  return {1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0}
+  redis.call('SET', key, string.format('%.17g', new), 'PXAT', string.format('%d', math.ceil(new / 1000) + 1))
+  return 1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0
 end
 `
 
-// fastLookupAllow is the hot path of GetByHashAllow: scriptLookupAllow
-// without the shared helpers (whose set-up alone costs more than the
-// lookup), using redis.call directly. Whatever it cannot handle (a key of
-// the wrong type, a corrupt or half-written record) makes it fail before
-// it writes anything; the Store then runs scriptLookupAllow, which names
-// the bad key or gives the answer. Same KEYS, ARGV and reply.
-var fastLookupAllow = redis.NewScript(fastTake + `
+// fastLookupAllow is the hot path of GetByHashAllow: one HMGET of the
+// record and the GCRA step, without the shared helpers (whose set-up alone
+// costs more than the lookup). KEYS[1] = h:<hash>, ARGV[2] = now (µs, for
+// the revoked / expired check), ARGV[3..4] = default org rate and burst,
+// ARGV[5..6] = default user rate and burst, ARGV[7..] = role limits (see
+// limitFor).
+//
+// The reply is the plain lookup's: the record's fields in F order, as
+// GetByHash's HMGET returns them (so one decoder serves both), with
+// field 15 (cur) set to the current hash when KEYS[1] is a previous hash
+// in its grace period; then, when a budget was charged, the GCRA decision
+// (allowed, remaining, µs until full, µs until retry). Nil if there is no
+// such token. A budget is charged only for a record that is neither
+// revoked nor expired at ARGV[2] (nor, found by a previous hash, past its
+// grace), in the same atomic step as the lookup.
+//
+// Whatever it cannot handle (a key of the wrong type, a corrupt or
+// half-written record or budget, a stale alias) makes it fail before it
+// writes anything; the Store then runs scriptLookupAllow, which names the
+// bad key or gives the answer.
+var fastLookupAllow = redis.NewScript(fastTake + limitFor + `
 if redis.replicate_commands then redis.replicate_commands() end
 local P = ARGV[1]
-local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','cur'}
-local r = redis.call('HMGET', KEYS[1], unpack(F))
-local via = ''
-if not r[1] then
-  if not r[15] then
+local r = redis.call('HMGET', KEYS[1], 'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','cur')
+local now = tonumber(ARGV[2])
+if r[1] then
+  r[15] = false
+else
+  local via = r[15]
+  if not via then
     for i = 2, 14 do if r[i] then return redis.error_reply('APITOKEN_SLOW') end end
     return false
   end
-  via = r[15]
-  r = redis.call('HMGET', P .. 'h:' .. via, unpack(F))
+  r = redis.call('HMGET', P .. 'h:' .. via, 'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j')
   if not r[1] or r[11] ~= string.sub(KEYS[1], #P + 3) then return redis.error_reply('APITOKEN_SLOW') end
+  r[15] = via
+  if r[12] == '' or now >= tonumber(r[12]) then return r end
 end
-local out = {via, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14]}
-local now = tonumber(ARGV[2])
-if r[9] ~= '' then return out end
-if r[7] ~= '' and now >= tonumber(r[7]) then return out end
-if via ~= '' and (r[12] == '' or now >= tonumber(r[12])) then return out end
-local bkey, rate, burst
-if r[2] == '1' then
-  bkey, rate, burst = P .. 'rl:user:' .. r[3], ARGV[5], ARGV[6]
-else
-  bkey, rate, burst = P .. 'rl:token:' .. r[1], ARGV[3], ARGV[4]
-end
-if r[13] ~= '' then rate, burst = string.match(r[13], '^(%S+) (%S+)$') end
+if r[9] ~= '' or (r[7] ~= '' and now >= tonumber(r[7])) then return r end
+local bkey, rate, burst = limit_for(P, r)
 rate, burst = tonumber(rate), tonumber(burst)
-if rate == 0 and burst == 0 then return out end
+if rate == 0 and burst == 0 then return r end
 if not (rate > 0 and rate < math.huge and burst >= 1) then return redis.error_reply('APITOKEN_SLOW') end
-local d = take(bkey, rate, burst)
-if not d then return redis.error_reply('APITOKEN_SLOW') end
-out[16], out[17], out[18], out[19] = d[1], d[2], d[3], d[4]
-return out
+local a, b, c, d = take(bkey, rate, burst)
+if not a then return redis.error_reply('APITOKEN_SLOW') end
+r[16], r[17], r[18], r[19] = a, b, c, d
+return r
 `)
 
 // fastAllow is the hot path of Allow, as fastLookupAllow is of
@@ -368,9 +404,9 @@ return out
 // checked the limit.
 var fastAllow = redis.NewScript(fastTake + `
 if redis.replicate_commands then redis.replicate_commands() end
-local d = take(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
-if not d then return redis.error_reply('APITOKEN_SLOW') end
-return d
+local a, b, c, d = take(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+if not a then return redis.error_reply('APITOKEN_SLOW') end
+return {a, b, c, d}
 `)
 
 // scriptCreate: KEYS[1] = i:<id>, KEYS[2] = h:<hash>, and with a previous

@@ -140,7 +140,8 @@ func TestScriptKeysShareOneSlot(t *testing.T) {
 	must("Get", err)
 	_, err = s.GetByHash(ctx, a.PrevHash)
 	must("GetByHash(prev)", err)
-	_, d, err := s.GetByHashAllow(ctx, a.Hash, apitoken.LimitDefaults{}, now)
+	// A user token is charged to its user's budget under the user default.
+	_, d, err := s.GetByHashAllow(ctx, a.Hash, apitoken.LimitDefaults{User: apitoken.Limit{Rate: 5, Burst: 2}}, now)
 	must("GetByHashAllow", err)
 	if d == nil {
 		t.Fatalf("GetByHashAllow took no decision, want one (the budget key must be touched)")

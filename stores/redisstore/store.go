@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,6 +27,7 @@ type Store struct {
 	retention string // milliseconds, "0" for none
 	durable   *durability
 	closed    atomic.Bool
+	limits    atomic.Pointer[limitArgs] // the arguments of the last GetByHashAllow
 }
 
 type durability struct {
@@ -353,9 +356,13 @@ func runFast(ctx context.Context, c redis.Scripter, fast, full *redis.Script, ke
 // GetByHashAllow implements [apitoken.LookupLimiter]: the lookup and the
 // GCRA decision are one script, one round trip, on a single server and on
 // a Cluster alike (the token's keys and its budget share the namespace's
-// slot). The budget is charged under Redis server time, as
-// [Store.Allow] does; now decides only whether the token is revoked or
-// expired (then no budget is charged and the Decision is nil).
+// slot). The script charges the budget and with the limit
+// [apitoken.LimitDefaults.LimitFor] gives (a token's override, its roles'
+// limits, the policy's defaults) only when the token is neither revoked
+// nor expired at now (nor, found by a previous hash, past its grace);
+// otherwise the Decision is nil. The budget is charged under Redis server
+// time, as [Store.Allow] does; now decides only whether the token is
+// revoked or expired.
 func (s *Store) GetByHashAllow(ctx context.Context, h apitoken.Hash, defaults apitoken.LimitDefaults, now time.Time) (*apitoken.Token, *apitoken.Decision, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, nil, err
@@ -363,25 +370,56 @@ func (s *Store) GetByHashAllow(ctx context.Context, h apitoken.Hash, defaults ap
 	if h.IsZero() {
 		return nil, nil, apitoken.ErrNotFound
 	}
-	v, err := s.runFast(ctx, fastLookupAllow, scriptLookupAllow, []string{s.k.record(h)},
-		s.k.prefix, strconv.FormatInt(now.UnixMicro(), 10),
-		formatRate(defaults.Org.Rate), defaults.Org.Burst, formatRate(defaults.User.Rate), defaults.User.Burst).Slice()
+	const op = "get by hash"
+	v, err := s.runFast(ctx, fastLookupAllow, scriptLookupAllow, []string{s.k.record(h)}, s.lookupArgs(defaults, now)...).Slice()
 	if isNil(err) {
 		return nil, nil, apitoken.ErrNotFound
 	}
 	if err != nil {
-		return nil, nil, s.k.wrap("get by hash", err)
+		return nil, nil, s.k.wrap(op, err)
 	}
-	t, err := s.decode("get by hash", v, h)
-	if err != nil || len(v) < 1+nFields+4 {
+	if len(v) != nFields+1 && len(v) != nFields+5 {
+		return nil, nil, fmt.Errorf("redisstore: %s: unexpected script reply", op)
+	}
+	// The fields are those of GetByHash's HMGET; the last one (cur) names
+	// the current hash of a token found by its previous hash.
+	via, _ := v[nFields].(string)
+	t, err := s.decodeFields(op, via, v, h)
+	if err != nil || len(v) == nFields+1 {
 		return t, nil, err
 	}
 	_, limit := defaults.LimitFor(t)
-	d, err := decision(v[1+nFields:], limit, now)
+	d, err := decision(v[nFields+1:], limit, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redisstore: get by hash: %w", err)
+		return nil, nil, fmt.Errorf("redisstore: %s: %w", op, err)
 	}
 	return t, &d, nil
+}
+
+// limitArgs holds the script arguments for one set of limit defaults,
+// formatted once: a Validator passes the same defaults on every call.
+type limitArgs struct {
+	d    apitoken.LimitDefaults // Roles is a copy
+	args []any                  // prefix, "" (for now), org rate, burst, user rate, burst, role triples
+}
+
+// lookupArgs returns the ARGV of fastLookupAllow for defaults at now.
+func (s *Store) lookupArgs(d apitoken.LimitDefaults, now time.Time) []any {
+	c := s.limits.Load()
+	if c == nil || c.d.Org != d.Org || c.d.User != d.User || !maps.Equal(c.d.Roles, d.Roles) {
+		c = &limitArgs{d: d}
+		c.d.Roles = maps.Clone(d.Roles)
+		c.args = []any{s.k.prefix, "", formatRate(d.Org.Rate), d.Org.Burst, formatRate(d.User.Rate), d.User.Burst}
+		for _, role := range slices.Sorted(maps.Keys(d.Roles)) {
+			l := d.Roles[role]
+			c.args = append(c.args, role, formatRate(l.Rate), l.Burst)
+		}
+		s.limits.Store(c)
+	}
+	args := make([]any, len(c.args))
+	copy(args, c.args)
+	args[1] = strconv.FormatInt(now.UnixMicro(), 10)
+	return args
 }
 
 // Update implements [apitoken.Store].

@@ -405,11 +405,15 @@ func (m *middleware) fail(w http.ResponseWriter, r *http.Request, out Outcome, e
 }
 
 func (m *middleware) rateLimitHeaders(h http.Header, d Decision) {
-	now := time.Now
-	if m.v != nil {
-		now = m.v.cfg.clock
+	now := d.at // when the Validator decided
+	switch {
+	case !now.IsZero():
+	case m.v != nil:
+		now = m.v.cfg.clock()
+	default:
+		now = time.Now()
 	}
-	reset := ceilSeconds(d.ResetAt.Sub(now()))
+	reset := ceilSeconds(d.ResetAt.Sub(now))
 	var buf [64]byte
 	b := strconv.AppendInt(append(buf[:0], `"default";r=`...), int64(d.Remaining), 10)
 	vals := make([]string, 1, 4) // one allocation for every header's slice

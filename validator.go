@@ -84,8 +84,13 @@ type Principal struct {
 
 	scope *Token  // a user token's own narrowing, or nil
 	pol   *policy // the validator's policy, or nil for host-built principals
-	tok   Token   // the token, read into the Principal by a HashReader store
 }
+
+// scratch holds the Tokens a HashReader store reads into. A Principal keeps
+// the token's strings and shared slices, never the Token itself (a user
+// token's narrowing is copied), so each goes back after one validation. The
+// next read overwrites every field, so they are not cleared.
+var scratch = sync.Pool{New: func() any { return new(Token) }}
 
 // Access returns the level p has for api: the highest its roles and grants
 // give, and for a user token no more than the token itself allows.
@@ -148,7 +153,7 @@ type Validator struct {
 
 	defaults LimitDefaults
 	combined LookupLimiter // the store, when it is also the limiter
-	reader   HashReader    // the store, when it can read into a Principal
+	reader   HashReader    // the store, when it can read into a scratch Token
 }
 
 const pendingShards = 32
@@ -214,11 +219,12 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 		return nil, ErrMalformed
 	}
 	now := v.cfg.clock()
-	var p *Principal
+	var dst *Token
 	if v.reader != nil {
-		p = new(Principal) // the one allocation: the token is read into it
+		dst = scratch.Get().(*Token)
+		defer scratch.Put(dst)
 	}
-	t, usedPrev, key, d, err := v.lookup(ctx, p, presented, now)
+	t, usedPrev, key, d, err := v.lookup(ctx, dst, presented, now)
 	if err != nil {
 		return nil, err
 	}
@@ -235,15 +241,18 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 	case !v.pol.allowsIP(t.IPFilter, req.IP):
 		return nil, ErrIPNotAllowed
 	}
-	if p == nil {
-		p = new(Principal)
+	p := &Principal{ // the one allocation
+		TokenID: t.ID, Hint: t.Hint, Name: t.Name, Kind: t.Kind, OwnerID: t.OwnerID,
+		OrgID: t.OrgID, Roles: t.Roles, Grants: t.Grants, Resources: t.Resources,
+		Metadata: t.Metadata, ExpiresAt: t.ExpiresAt, KeyOutdated: key > 0, pol: v.pol,
 	}
-	p.TokenID, p.Hint, p.Name, p.Kind, p.OwnerID = t.ID, t.Hint, t.Name, t.Kind, t.OwnerID
-	p.OrgID, p.Roles, p.Grants, p.Resources, p.Metadata = t.OrgID, t.Roles, t.Grants, t.Resources, t.Metadata
-	p.ExpiresAt, p.KeyOutdated, p.pol = t.ExpiresAt, key > 0, v.pol
 	if t.Kind == KindUser {
 		if err := v.member(ctx, p, t, req.Org); err != nil {
 			return nil, err
+		}
+		if p.scope != nil && p.scope == dst {
+			c := *dst
+			p.scope = &c
 		}
 	}
 	if req.Access > AccessNone && p.Access(req.API) < req.Access {
@@ -265,6 +274,7 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 		}
 	}
 	if limited {
+		dec.at = now
 		if !dec.Allowed {
 			return nil, &RateLimitError{Decision: dec}
 		}
@@ -278,13 +288,13 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 // grace period) and under which key.
 // With a LookupLimiter store as limiter it also returns the rate-limit
 // decision taken in the same round trip (nil if none was taken). With a
-// HashReader store it reads the token into p.
-func (v *Validator) lookup(ctx context.Context, p *Principal, s string, now time.Time) (t *Token, prev bool, key int, d *Decision, err error) {
+// HashReader store it reads the token into dst.
+func (v *Validator) lookup(ctx context.Context, dst *Token, s string, now time.Time) (t *Token, prev bool, key int, d *Decision, err error) {
 	for i := range v.hash.keys() {
 		h := v.hash.sum(i, s)
 		switch {
 		case v.reader != nil:
-			t = &p.tok
+			t = dst
 			err = v.reader.ReadByHash(ctx, h, t)
 		case v.combined != nil:
 			t, d, err = v.combined.GetByHashAllow(ctx, h, v.defaults, now)

@@ -429,6 +429,19 @@ func TestUserTokenScopeNarrows(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v, want %v", tc.req, err, tc.want)
 		}
 	}
+	// The returned Principal keeps the narrowing after later validations.
+	p, err := e.v.Validate(ctx, s, apitoken.Request{Org: "org_1"})
+	must(err)
+	other, _ := e.issue(t, orgSpec())
+	if _, err := e.v.Validate(ctx, other, apitoken.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Access("billing"); got != apitoken.AccessNone {
+		t.Errorf("Principal.Access(billing) after another validation = %v, want none", got)
+	}
+	if p.AllowsResource("site-b") {
+		t.Error("Principal.AllowsResource(site-b) after another validation = true, want false")
+	}
 }
 
 func TestUserTokensWithoutDirectoryFailClosed(t *testing.T) {

@@ -118,18 +118,22 @@ const (
 )
 
 type limiterShard struct {
-	mu        sync.Mutex
-	tat       map[LimitKey]int64 // theoretical arrival time, Unix ns
-	sweepNext int                // sweep when len(tat) reaches this
-	lastSweep int64              // Unix ns
-	_         [24]byte           // keep shards on separate cache lines
+	mu sync.Mutex
+	// tat holds each budget's theoretical arrival time (Unix ns), one map
+	// per key kind (user, org), keyed by ID: string keys take the maps'
+	// fast path.
+	tat       [2]map[string]int64
+	n         int      // keys in both maps
+	sweepNext int      // sweep when n reaches this
+	lastSweep int64    // Unix ns
+	_         [16]byte // keep shards on separate cache lines
 }
 
 // NewLocalLimiter returns an empty LocalLimiter.
 func NewLocalLimiter() *LocalLimiter {
 	l := &LocalLimiter{seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].tat = make(map[LimitKey]int64)
+		l.shards[i].tat = [2]map[string]int64{make(map[string]int64), make(map[string]int64)}
 		l.shards[i].sweepNext = minSweepLength
 	}
 	return l
@@ -145,19 +149,26 @@ func (l *LocalLimiter) Allow(_ context.Context, key LimitKey, limit Limit, now t
 }
 
 // AllowN is Allow for n requests at once (n ≥ 1): all are taken or none.
+// A key of another kind than KindUser or KindOrg is an error.
 func (l *LocalLimiter) AllowN(key LimitKey, limit Limit, now time.Time, n int) (Decision, error) {
 	if limit.IsZero() || limit.validate("Limit") != nil || n < 1 {
 		return Decision{}, fmt.Errorf("apitoken: local limiter: invalid limit %+v or count %d", limit, n)
 	}
+	if key.Kind != KindUser && key.Kind != KindOrg {
+		return Decision{}, fmt.Errorf("apitoken: local limiter: invalid key kind %v", key.Kind)
+	}
 	s := &l.shards[maphash.String(l.seed, key.ID)%limiterShards]
 	t := now.UnixNano()
 	s.mu.Lock()
-	tat, ok := s.tat[key]
+	m := s.tat[key.Kind-KindUser]
+	tat, ok := m[key.ID]
 	d, newTAT := gcra(limit, tat, t, n)
 	if d.Allowed {
-		s.tat[key] = newTAT
-		if !ok && (len(s.tat) >= s.sweepNext || t-s.lastSweep > int64(sweepEvery)) {
-			s.sweep(t)
+		m[key.ID] = newTAT
+		if !ok {
+			if s.n++; s.n >= s.sweepNext || t-s.lastSweep > int64(sweepEvery) {
+				s.sweep(t)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -191,12 +202,15 @@ func gcra(limit Limit, tat, t int64, n int) (Decision, int64) {
 
 // sweep drops keys whose buckets are full at t. The caller holds s.mu.
 func (s *limiterShard) sweep(t int64) {
-	for k, tat := range s.tat {
-		if tat <= t {
-			delete(s.tat, k)
+	for _, m := range s.tat {
+		for k, tat := range m {
+			if tat <= t {
+				delete(m, k)
+			}
 		}
 	}
-	s.sweepNext = max(2*len(s.tat), minSweepLength)
+	s.n = len(s.tat[0]) + len(s.tat[1])
+	s.sweepNext = max(2*s.n, minSweepLength)
 	s.lastSweep = t
 }
 
@@ -208,7 +222,7 @@ func (l *LocalLimiter) Sweep(now time.Time) int {
 		s := &l.shards[i]
 		s.mu.Lock()
 		s.sweep(now.UnixNano())
-		n += len(s.tat)
+		n += s.n
 		s.mu.Unlock()
 	}
 	return n
@@ -220,7 +234,7 @@ func (l *LocalLimiter) Len() int {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		n += len(s.tat)
+		n += s.n
 		s.mu.Unlock()
 	}
 	return n

@@ -41,6 +41,9 @@ func TestLocalLimiterBurstAndRefill(t *testing.T) {
 	if _, err := l.Allow(ctx, key, apitoken.Limit{}, t0); err == nil {
 		t.Errorf("zero limit: nil error, want error")
 	}
+	if _, err := l.Allow(ctx, apitoken.LimitKey{ID: "t1"}, limit, t0); err == nil {
+		t.Errorf("key of the zero Kind: nil error, want error")
+	}
 	if d, err := l.AllowN(apitoken.TokenKey("t2"), limit, t0, 4); err != nil || d.Allowed {
 		t.Errorf("AllowN(4) over burst 3 = %+v, %v; want denied", d, err)
 	}

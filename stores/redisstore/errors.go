@@ -16,9 +16,12 @@ var (
 	// silently delete tokens, revocations and rate-limit budgets.
 	ErrEvictionPolicy = errors.New("redisstore: maxmemory-policy is not noeviction")
 
-	// ErrNotDurable is returned (wrapped) by Revoke, RevokeAll and Delete
-	// under [WithDurableRevoke] when WAITAOF did not confirm the write on
-	// enough append-only files in time. The change is in effect in memory.
+	// ErrNotDurable is returned (wrapped: match it with errors.Is) by
+	// Revoke, RevokeAll and Delete under [WithDurableRevoke] when WAITAOF
+	// did not confirm the write in the primary's append-only file and in
+	// those of enough replicas within the timeout, or failed. The change
+	// is then in effect on the primary but may be lost by a crash or a
+	// failover; repeating the call is safe (see WithDurableRevoke).
 	ErrNotDurable = errors.New("redisstore: write not confirmed durable")
 )
 

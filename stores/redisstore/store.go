@@ -481,7 +481,8 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) error {
 
 // RevokeAll implements [apitoken.Store]: one script revokes every token of
 // the owner. A token whose record is unreadable is reported (a
-// [*KeyError]) after the others are revoked.
+// [*KeyError]) after the others are revoked. Under [WithDurableRevoke] it
+// returns once the revocations are on disk (or with [ErrNotDurable]).
 func (s *Store) RevokeAll(ctx context.Context, ownerID string, at time.Time) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -502,7 +503,8 @@ func (s *Store) RevokeAll(ctx context.Context, ownerID string, at time.Time) (in
 	return int(n), s.k.badKeys("revoke all", r[1:])
 }
 
-// Delete implements [apitoken.Store].
+// Delete implements [apitoken.Store]. Under [WithDurableRevoke] it returns
+// once the deletion is on disk (or with [ErrNotDurable]).
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.check(ctx); err != nil {
 		return err

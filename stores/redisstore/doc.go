@@ -37,6 +37,8 @@
 //	{ns}:k:<kind>     ZSET    IDs of a kind (1 user, 2 org), score 0
 //	{ns}:lu           ZSET    ID scored by last use, or creation if never used (µs): idle pruning
 //	{ns}:end          ZSET    ID scored by expiry or revocation, whichever is first (µs): pruning
+//	{ns}:ix           HASH    ID → "kind len(owner) owner org" of each token whose keys carry an
+//	                          EXPIREAT: where Prune finds the indexes of a token Redis dropped
 //	{ns}:rl:token:<id>  STRING  GCRA budget of an org token (theoretical arrival time, µs)
 //	{ns}:rl:user:<id>   STRING  GCRA budget shared by a user's tokens
 //
@@ -47,8 +49,11 @@
 // Redis drops ended tokens even if no [apitoken.Pruner] runs; an end already
 // past the retention when a token is written is left to Prune, so no key
 // vanishes in the middle of an operation. Index entries a dropped token
-// leaves behind are skipped, and removed by the List, Prune, RevokeAll and
-// Create calls that meet them. Budgets expire once full again.
+// leaves behind are skipped by every operation. Prune removes all of them
+// once its criteria reach the token's end: it meets the ID in the sorted
+// sets of last uses and ends, and reads the owner, org and kind indexes to
+// clean from {ns}:ix (no SCAN). List, RevokeAll and Create remove those in
+// the index they walk. Budgets expire once full again.
 //
 // Instants are stored as whole Unix microseconds (as in the SQL store), so a
 // round trip truncates nanoseconds; Lua compares them exactly between the

@@ -106,6 +106,28 @@ local function need_zsets(...)
   end
 end
 
+-- IX is the hash of index back-references: ID -> kind, owner and org of
+-- a token whose keys carry an EXPIREAT, so that Prune can clean the
+-- indexes of a token Redis has dropped. need_ix checks its type.
+local IX = P .. 'ix'
+local function need_ix()
+  local t = redis.call('TYPE', IX)
+  t = t.ok or t
+  if t ~= 'hash' and t ~= 'none' then bad(IX, 'wrong type') end
+end
+
+-- backref encodes r's kind, owner and org for IX; unbackref decodes one
+-- (nil if it cannot).
+local function backref(r)
+  return s(r[I_KIND]) .. ' ' .. #s(r[I_OWNER]) .. ' ' .. s(r[I_OWNER]) .. s(r[I_ORG])
+end
+local function unbackref(v)
+  local kind, n, rest = string.match(v, '^(%d+) (%d+) (.*)$')
+  n = tonumber(n)
+  if not n or n > #rest then return nil end
+  return kind, string.sub(rest, 1, n), string.sub(rest, n + 1)
+end
+
 local NEVER = -9007199254740992
 
 local function active(key, r)
@@ -158,6 +180,7 @@ local function expire(key, r, ret, ...)
   for _, k in ipairs(keys) do
     if at then redis.call('PEXPIREAT', k, fmt(at)) else redis.call('PERSIST', k) end
   end
+  if at then redis.call('HSET', IX, r[I_ID], backref(r)) else redis.call('HDEL', IX, r[I_ID]) end
 end
 
 -- put writes record r at KEYS[2] (the key of its hash), points the ID
@@ -182,7 +205,9 @@ end
 -- entries and aliases.
 local function drop(key, r)
   need_zsets(index_keys(r))
+  need_ix()
   unindex(r)
+  redis.call('HDEL', IX, r[I_ID])
   redis.call('DEL', key, P .. 'i:' .. r[I_ID])
   if s(r[I_PREV]) ~= '' then redis.call('DEL', P .. 'h:' .. r[I_PREV]) end
 end
@@ -424,6 +449,7 @@ end
 local r = {}
 for i = 1, NF do r[i] = ARGV[i + 1] end
 need_zsets(index_keys(r))
+need_ix()
 local max = tonumber(ARGV[16])
 if max > 0 then
   local okey = P .. 'o:' .. r[I_OWNER]
@@ -469,6 +495,7 @@ local r = {}
 for i = 1, NF do r[i] = ARGV[i + 1] end
 need_zsets(index_keys(old))
 need_zsets(index_keys(r))
+need_ix()
 -- LastUsedAt stays monotone.
 local l, ol = num(ckey, r[I_USED]), num(ckey, old[I_USED])
 if ol and (l == nil or ol > l) then r[I_USED] = old[I_USED] end
@@ -486,6 +513,7 @@ const revokeOne = `
 local function revoke(key, r)
   if s(r[I_REVOKED]) ~= '' then return false end
   need_zsets(P .. 'end')
+  need_ix()
   redis.call('HSET', key, 'r', ARGV[2], 'u', ARGV[2])
   redis.call('HINCRBY', key, 'v', 1)
   r[I_REVOKED] = ARGV[2]
@@ -632,9 +660,13 @@ return errs
 // the most to delete, ARGV[5] = the most candidates to look at. Candidates
 // come from the sorted sets in score order; each is re-checked against its
 // record before it is deleted, and a candidate whose score was stale is
-// re-scored. Returns {deleted, 'end' or 'budget', bad key errors...}.
+// re-scored. A candidate whose keys Redis dropped (EXPIREAT) is removed
+// from every index, its owner's, org's and kind's found through its
+// back-reference in ix, and not counted. Returns {deleted, 'end' or
+// 'budget', bad key errors...}.
 var scriptPrune = newScript(`
 need_zsets(KEYS[1], KEYS[2], P .. 'ids')
+need_ix()
 local ib, eb = tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local n, seen, errs = 0, 0, {}
@@ -658,10 +690,25 @@ local function pass(zkey, bound)
         local key = cur and P .. 'h:' .. cur
         local r = key and rec(key)
         if not r then
+          -- Redis dropped the token (EXPIREAT): its back-reference names
+          -- the owner, org and kind indexes that still hold it.
+          local kind, owner, org
+          local x = redis.call('HGET', IX, id)
+          if x then
+            kind, owner, org = unbackref(x)
+            if not kind then bad(IX, 'corrupt entry for ' .. id) end
+            need_zsets(P .. 'o:' .. owner, P .. 'g:' .. org, P .. 'k:' .. kind)
+          end
           if cur then redis.call('DEL', ik) end
           redis.call('ZREM', KEYS[1], id)
           redis.call('ZREM', KEYS[2], id)
           redis.call('ZREM', P .. 'ids', id)
+          if x then
+            redis.call('ZREM', P .. 'o:' .. owner, id)
+            redis.call('ZREM', P .. 'g:' .. org, id)
+            redis.call('ZREM', P .. 'k:' .. kind, id)
+            redis.call('HDEL', IX, id)
+          end
         elseif matches(key, r) then
           drop(key, r)
           n = n + 1

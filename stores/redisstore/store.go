@@ -630,9 +630,11 @@ const pruneBudget = 2000
 
 // Prune implements [apitoken.Store]. Candidates come from the sorted sets
 // of last uses and of ends, in score order (no SCAN); each is re-checked
-// against its record in the script that deletes it. A token whose record is
-// unreadable is skipped and reported (a [*KeyError]) with the count of the
-// others deleted.
+// against its record in the script that deletes it. A candidate whose keys
+// Redis has already dropped (see [WithRetention]) is not counted, and its
+// entries in every index are removed. A token whose record is unreadable
+// is skipped and reported (a [*KeyError]) with the count of the others
+// deleted.
 func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err

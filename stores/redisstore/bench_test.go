@@ -32,6 +32,12 @@ func BenchmarkStore(b *testing.B) {
 // Each uses 256 different tokens (or keys) in turn; allocs/op are reported
 // (target for the Validate variants: about 60, mostly go-redis reply
 // parsing and the record's JSON).
+//
+// On a virtual machine whose idle vCPUs halt at once (no halt polling),
+// the serial results are bimodal: a round trip costs about twice as much
+// when the client and redis-server wait on different vCPUs. Pinning both
+// to one vCPU (taskset -c 0 go test …; the server inherits the affinity)
+// gives stable numbers.
 func BenchmarkValidate(b *testing.B) {
 	client := singleClient(b, testservers.StartRedis(b))
 	ctx := b.Context()

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -57,13 +56,20 @@ type middleware struct {
 	xRateLimit   bool
 	retryOutage  time.Duration
 
-	policies  sync.Map     // Limit → []string{RateLimit-Policy value}, read-only
-	nPolicies atomic.Int32 // entries in policies, at most maxPolicies
+	policies atomic.Pointer[[]policyValue] // copy on write, at most maxPolicies
+}
+
+// policyValue is a cached RateLimit-Policy header value: a one-element slice,
+// read-only, shared by every response with that limit.
+type policyValue struct {
+	limit Limit
+	value []string
 }
 
 // maxPolicies bounds the cache of RateLimit-Policy values: a policy has a
-// few limits, but per-token overrides can make many.
-const maxPolicies = 256
+// few limits, but per-token overrides can make many, whose values are then
+// formatted per response.
+const maxPolicies = 16
 
 // Failure describes a rejected request, for [WithErrorHandler]. Status and
 // Code are what the client may learn; Err is the specific reason, for logs
@@ -432,14 +438,22 @@ func (m *middleware) rateLimitHeaders(h http.Header, d Decision) {
 // slice shared by every response with that limit (its capacity is 1, so an
 // Add to the header copies it).
 func (m *middleware) policy(l Limit) []string {
-	if v, ok := m.policies.Load(l); ok {
-		return v.([]string)
+	var cached []policyValue
+	old := m.policies.Load()
+	if old != nil {
+		cached = *old
+	}
+	for _, p := range cached {
+		if p.limit == l {
+			return p.value
+		}
 	}
 	window := ceilSeconds(time.Duration(float64(l.Burst) / float64(l.Rate) * float64(time.Second)))
 	b := strconv.AppendInt([]byte(`"default";q=`), int64(l.Burst), 10)
 	v := []string{string(strconv.AppendInt(append(b, ";w="...), window, 10))}
-	if m.nPolicies.Add(1) <= maxPolicies {
-		m.policies.Store(l, v)
+	if len(cached) < maxPolicies {
+		list := append([]policyValue{{l, v}}, cached...)
+		m.policies.CompareAndSwap(old, &list) // losing a race only costs a later format
 	}
 	return v
 }

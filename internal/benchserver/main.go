@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof, on its own address
 	"os"
@@ -67,12 +68,20 @@ func main() {
 		io.WriteString(w, "ok")
 	})
 	mw := apitoken.Middleware(v, apitoken.WithOrg(func(r *http.Request) string { return r.Header.Get("X-Org") }))
-	go func() { check(http.ListenAndServe(*bare, ok)) }()
+	// Bind every address before saying ready, so a load generator never
+	// reaches another process still holding a port.
+	serve := func(addr string, h http.Handler) {
+		ln, err := net.Listen("tcp", addr)
+		check(err)
+		go func() { check(http.Serve(ln, h)) }()
+	}
+	serve(*bare, ok)
+	serve(*protected, mw(ok))
 	if *pprofAddr != "" {
-		go func() { check(http.ListenAndServe(*pprofAddr, nil)) }()
+		serve(*pprofAddr, http.DefaultServeMux)
 	}
 	log.Printf("ready: bare on %s, protected on %s", *bare, *protected)
-	check(http.ListenAndServe(*protected, mw(ok)))
+	select {}
 }
 
 func check(err error) {

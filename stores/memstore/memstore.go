@@ -26,8 +26,9 @@
 //     shapes (say, every token with roles ["reader"] and nothing else) share
 //     one.
 //
-// The hash index maps hashes to record numbers, so it holds no pointers
-// either. Measured with 1,000,000 org tokens with one role: 458 bytes and
+// The hash index is an open-addressing table of (first 8 bytes of a hash,
+// record number) pairs, so it holds no pointers either, and a lookup
+// usually reads one cache line of it. Measured with 1,000,000 org tokens with one role: 458 bytes and
 // one heap object a token (the previous layout of whole *Token snapshots:
 // 740 bytes and five objects, all of them scanned), and under load a
 // collection cycle costs ~65 ms of CPU instead of ~1.7 s.
@@ -58,7 +59,7 @@ type Store struct {
 	texts  []string // by slot: the token's strings, back to back
 	free   []uint32 // free slots
 	byID   map[string]uint32
-	byHash map[apitoken.Hash]uint32 // Hash and PrevHash → slot
+	byHash index // Hash and PrevHash → slot
 	shapes shapes
 }
 
@@ -71,7 +72,6 @@ var (
 func New() *Store {
 	return &Store{
 		byID:   make(map[string]uint32),
-		byHash: make(map[apitoken.Hash]uint32),
 		shapes: newShapes(),
 	}
 }
@@ -189,7 +189,7 @@ func hashes(t *apitoken.Token) []apitoken.Hash {
 // t.ID. The caller holds s.mu.
 func (s *Store) hashTaken(t *apitoken.Token) bool {
 	for _, h := range hashes(t) {
-		if slot, ok := s.byHash[h]; ok && s.id(slot) != t.ID {
+		if slot, ok := s.slotOf(&h); ok && s.id(slot) != t.ID {
 			return true
 		}
 	}
@@ -204,15 +204,13 @@ func (s *Store) put(slot uint32, old, t *apitoken.Token) {
 	if old != nil {
 		s.shapes.release(s.recs[slot].shape)
 		for _, h := range hashes(old) {
-			if h != t.Hash && h != t.PrevHash {
-				delete(s.byHash, h)
-			}
+			s.byHash.remove(&h, slot)
 		}
 	}
 	s.recs[slot], s.texts[slot] = r, text
 	s.byID[r.str(text, strID)] = slot
 	for _, h := range hashes(t) {
-		s.byHash[h] = slot
+		s.byHash.add(&h, slot)
 	}
 }
 
@@ -232,9 +230,9 @@ func (s *Store) newSlot() uint32 {
 func (s *Store) remove(slot uint32) {
 	r := &s.recs[slot]
 	delete(s.byID, s.id(slot))
-	delete(s.byHash, r.hash)
+	s.byHash.remove(&r.hash, slot)
 	if !r.prevHash.IsZero() {
-		delete(s.byHash, r.prevHash)
+		s.byHash.remove(&r.prevHash, slot)
 	}
 	s.shapes.release(r.shape)
 	s.recs[slot], s.texts[slot] = rec{}, ""
@@ -303,7 +301,7 @@ func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token
 func (s *Store) ReadByHash(_ context.Context, h apitoken.Hash, dst *apitoken.Token) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	slot, ok := s.byHash[h]
+	slot, ok := s.slotOf(&h)
 	if !ok {
 		return apitoken.ErrNotFound
 	}

@@ -38,5 +38,6 @@
 // for store authors. Optional capabilities, when there are any, are tested
 // only when the store implements them and are skipped with a reason
 // otherwise: in version 1, [apitoken.HashReader] (the ReadByHash/… clauses,
-// and every GetByHash check also asks ReadByHash).
+// and every GetByHash check also asks ReadByHash) and
+// [apitoken.LookupLimiter] (the GetByHashAllow/… clauses).
 package storetest

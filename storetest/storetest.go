@@ -77,6 +77,7 @@ func groups() []group {
 		{"Get", getClauses()},
 		{"GetByHash", getByHashClauses()},
 		{"ReadByHash", readByHashClauses()},
+		{"GetByHashAllow", lookupLimiterClauses()},
 		{"Update", updateClauses()},
 		{"Revoke", revokeClauses()},
 		{"RevokeAll", revokeAllClauses()},

@@ -104,7 +104,7 @@ func TestHeapObjectsPerToken(t *testing.T) {
 	ctx := context.Background()
 	s := New()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	const n = 20_000
+	const n = 5_000
 	add := func(from, to int) {
 		for i := from; i < to; i++ {
 			var h apitoken.Hash

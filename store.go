@@ -175,8 +175,8 @@ func DecodeCursor(c string) (string, error) {
 
 // HashReader is an optional capability of a [Store] that keeps its records
 // in process memory (such as memstore): ReadByHash is GetByHash writing the
-// token into dst instead of allocating one, so a [Validator] can look up into
-// the Principal it returns and allocate nothing else. dst's strings, slices
+// token into dst instead of allocating one, so a [Validator] reads into a
+// reused Token and allocates nothing but its Principal. dst's strings, slices
 // and maps may be shared with the store and must not be modified. Errors are
 // as GetByHash's; on error dst is unspecified.
 type HashReader interface {

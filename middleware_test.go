@@ -234,7 +234,7 @@ func TestMiddlewareForbiddenAndLimits(t *testing.T) {
 	if got := w.Header().Get("RateLimit-Policy"); got != `"default";q=2;w=120` {
 		t.Errorf("RateLimit-Policy = %q", got)
 	}
-	if w.Header().Get("X-RateLimit-Remaining") != "1" || w.Header().Get("X-RateLimit-Limit") != "2" {
+	if w.Header().Get("X-RateLimit-Remaining") != "1" || w.Header().Get("X-RateLimit-Limit") != "2" || w.Header().Get("X-RateLimit-Reset") != "60" {
 		t.Errorf("X-RateLimit headers = %v", w.Header())
 	}
 	m.do("GET", "Bearer "+tok) // second of the burst

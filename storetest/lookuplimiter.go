@@ -13,6 +13,7 @@ import (
 func lookupLimiterClauses() []clause {
 	return []clause{
 		{"ChargesTheLimitLimitForGives", testLookupLimiterLimitFor},
+		{"PrevHashIsCharged", testLookupLimiterPrevHash},
 		{"UserTokensShareTheUsersBudget", testLookupLimiterUserBudget},
 		{"EndedTokensAreNotCharged", testLookupLimiterEnded},
 		{"MissingIsErrNotFound", testLookupLimiterMissing},
@@ -44,27 +45,35 @@ func allowByHash(t *testing.T, ll apitoken.LookupLimiter, tok *apitoken.Token, d
 
 func testLookupLimiterLimitFor(t *testing.T, s apitoken.Store) {
 	ll := lookupLimiter(t, s)
-	d := apitoken.LimitDefaults{
-		Org:   apitoken.Limit{Rate: 1, Burst: 5},
-		User:  apitoken.Limit{Rate: 1, Burst: 7},
-		Roles: map[string]apitoken.Limit{"fast": {Rate: 10, Burst: 9}, "slow": {Rate: 0.5, Burst: 3}},
+	hourly := func(n, burst int) apitoken.Limit {
+		return apitoken.Limit{Rate: apitoken.Per(n, time.Hour), Burst: burst}
 	}
-	override := apitoken.Limit{Rate: 2, Burst: 4}
-	org := func(name string, roles []string, limit *apitoken.Limit) *apitoken.Token {
+	odd := `we"ird":[` // a role name a store's encoding must escape
+	d := apitoken.LimitDefaults{
+		Org:   hourly(1, 2),
+		User:  hourly(1, 3),
+		Roles: map[string]apitoken.Limit{"slow": hourly(1, 4), "fast": hourly(2, 6), odd: hourly(3, 7)},
+	}
+	override := hourly(1, 5)
+	tok := func(name string, kind apitoken.Kind, roles []string, limit *apitoken.Limit) *apitoken.Token {
 		tok := newToken(t)
-		tok.Kind, tok.OwnerID, tok.Name, tok.Roles, tok.RateLimit = apitoken.KindOrg, "org_1", name, roles, limit
+		tok.Kind, tok.Name, tok.Roles, tok.RateLimit = kind, name, roles, limit
+		if kind == apitoken.KindOrg {
+			tok.OwnerID = "org_1"
+		}
 		return tok
 	}
-	user := newToken(t)
-	user.Name, user.RateLimit = "user token with an override", &override // ignored for user tokens
 	cases := []struct {
 		tok  *apitoken.Token
 		want apitoken.Limit
 	}{
-		{org("org token", nil, nil), d.Org},
-		{org("org token with roles", []string{"slow", "fast", "none"}, nil), d.Roles["fast"]},
-		{org("org token with an override", []string{"fast"}, &override), override},
-		{user, d.User},
+		{tok("org token", apitoken.KindOrg, nil, nil), d.Org},
+		{tok("org token with an override", apitoken.KindOrg, []string{"fast"}, &override), override},
+		{tok("org token with one limited role", apitoken.KindOrg, []string{"slow", "unlimited"}, nil), d.Roles["slow"]},
+		{tok("org token: the highest-rate role wins", apitoken.KindOrg, []string{"slow", "fast"}, nil), d.Roles["fast"]},
+		{tok("org token with roles no limit names", apitoken.KindOrg, []string{"reader"}, nil), d.Org},
+		{tok("org token with an odd role name", apitoken.KindOrg, []string{"fast", odd}, nil), d.Roles[odd]},
+		{tok("user token: its user's budget, whatever its roles or override", apitoken.KindUser, []string{"fast"}, &override), d.User},
 	}
 	for _, c := range cases {
 		create(t, s, c.tok)
@@ -83,6 +92,22 @@ func testLookupLimiterLimitFor(t *testing.T, s apitoken.Store) {
 		if err != nil || again.Remaining != want.Burst-2 {
 			t.Errorf("Allow(%v) after GetByHashAllow(%s): %+v, %v; want %d remaining (one shared budget)", key, c.tok.Name, again, err, want.Burst-2)
 		}
+	}
+}
+
+func testLookupLimiterPrevHash(t *testing.T, s apitoken.Store) {
+	ll := lookupLimiter(t, s)
+	d := apitoken.LimitDefaults{Org: apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 2}}
+	tok := newToken(t)
+	tok.Kind, tok.OwnerID = apitoken.KindOrg, "org_1"
+	tok.PrevHash, tok.PrevExpiresAt = randomHash(), now.Add(time.Hour)
+	create(t, s, tok)
+	got, dec, err := ll.GetByHashAllow(t.Context(), tok.PrevHash, d, now)
+	if err != nil || got == nil || got.Hash != tok.Hash || got.PrevHash != tok.PrevHash {
+		t.Fatalf("GetByHashAllow(PrevHash in its grace period) = %v, %v; want the token with both hashes", describe(got), err)
+	}
+	if dec == nil || !dec.Allowed || dec.Remaining != 1 {
+		t.Errorf("GetByHashAllow(PrevHash in its grace period): decision %+v; want allowed with 1 remaining", dec)
 	}
 }
 

@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"strconv"
 	"testing"
 	"time"
 
@@ -191,75 +190,5 @@ func TestClosed(t *testing.T) {
 	}
 	if _, err := lim.Allow(t.Context(), apitoken.UserKey("u"), apitoken.Limit{Rate: 1, Burst: 1}, time.Now()); !errors.Is(err, apitoken.ErrClosed) {
 		t.Errorf("Limiter.Allow after Close error = %v, want ErrClosed", err)
-	}
-}
-
-// TestLookupLimiterMatchesLimitFor checks that GetByHashAllow charges the
-// budget and limit apitoken.LimitDefaults.LimitFor gives, for every kind
-// of token: the Decision's Limit is LimitFor's, its Remaining shows the
-// burst the script used, and Allow on LimitFor's key then finds the same
-// budget one request lighter.
-func TestLookupLimiterMatchesLimitFor(t *testing.T) {
-	t.Parallel()
-	client := singleClient(t, testservers.StartRedis(t))
-	ctx := t.Context()
-	s := newStore(t, client, redisstore.WithRetention(0))
-	now := time.Now()
-	hourly := func(n, burst int) apitoken.Limit {
-		return apitoken.Limit{Rate: apitoken.Per(n, time.Hour), Burst: burst}
-	}
-	defaults := apitoken.LimitDefaults{Org: hourly(1, 2), User: hourly(1, 3), Roles: map[string]apitoken.Limit{
-		"slow": hourly(1, 4), "fast": hourly(2, 6), `we"ird":[`: hourly(3, 7)}}
-	var n byte
-	for _, tc := range []struct {
-		name  string
-		kind  apitoken.Kind
-		roles []string
-		limit *apitoken.Limit
-		burst int // the burst of the limit LimitFor picks
-	}{
-		{"org token", apitoken.KindOrg, nil, nil, 2},
-		{"org token with an override", apitoken.KindOrg, []string{"fast"}, &apitoken.Limit{Rate: 1, Burst: 5}, 5},
-		{"org token with one limited role", apitoken.KindOrg, []string{"slow", "unlimited"}, nil, 4},
-		{"org token, the highest-rate role wins", apitoken.KindOrg, []string{"slow", "fast"}, nil, 6},
-		{"org token with roles no limit names", apitoken.KindOrg, []string{"reader"}, nil, 2},
-		{"org token with a role name JSON must escape", apitoken.KindOrg, []string{"fast", `we"ird":[`}, nil, 7},
-		{"user token: its user's budget, whatever its roles or override", apitoken.KindUser, []string{"fast"}, &apitoken.Limit{Rate: 1, Burst: 5}, 3},
-	} {
-		n++
-		x := &apitoken.Token{ID: "id-" + strconv.Itoa(int(n)), Kind: tc.kind, OwnerID: "owner-" + strconv.Itoa(int(n)),
-			OrgID: "org_1", Roles: tc.roles, RateLimit: tc.limit, CreatedAt: now, UpdatedAt: now, Version: 1}
-		x.Hash[0], x.Hash[1] = n, 8
-		if err := s.Create(ctx, x, 0); err != nil {
-			t.Fatalf("%s: Create error = %v", tc.name, err)
-		}
-		got, d, err := s.GetByHashAllow(ctx, x.Hash, defaults, now)
-		if err != nil || got.ID != x.ID {
-			t.Fatalf("%s: GetByHashAllow = %v, %v; want the token", tc.name, got, err)
-		}
-		key, limit := defaults.LimitFor(got)
-		if d == nil || !d.Allowed || d.Limit != limit || d.Remaining != tc.burst-1 {
-			t.Errorf("%s: Decision = %+v, want allowed under %+v with %d remaining", tc.name, d, limit, tc.burst-1)
-			continue
-		}
-		if d, err := s.Allow(ctx, key, limit, now); err != nil || d.Remaining != tc.burst-2 {
-			t.Errorf("%s: Allow(%v) after the lookup = %+v, %v; want %d remaining (the same budget)", tc.name, key, d, err, tc.burst-2)
-		}
-	}
-
-	// Found by its previous hash within the grace period: the token by its
-	// current hash, and its budget charged.
-	x := &apitoken.Token{ID: "id-graced", Kind: apitoken.KindOrg, OwnerID: "org_1", OrgID: "org_1",
-		CreatedAt: now, UpdatedAt: now, Version: 1, PrevExpiresAt: now.Add(time.Hour)}
-	x.Hash[0], x.PrevHash[0] = 0xaa, 0xab
-	if err := s.Create(ctx, x, 0); err != nil {
-		t.Fatalf("Create error = %v", err)
-	}
-	got, d, err := s.GetByHashAllow(ctx, x.PrevHash, defaults, now)
-	if err != nil || got.ID != x.ID || got.Hash != x.Hash || got.PrevHash != x.PrevHash {
-		t.Fatalf("GetByHashAllow(previous hash in its grace) = %+v, %v; want the token with both hashes", got, err)
-	}
-	if d == nil || d.Remaining != 1 {
-		t.Errorf("GetByHashAllow(previous hash in its grace) Decision = %+v, want 1 remaining of the org default", d)
 	}
 }

@@ -178,7 +178,10 @@ func (s *Store) copyOf(slot uint32) *apitoken.Token {
 	return t.Clone()
 }
 
-func (s *Store) id(slot uint32) string { return s.recs[slot].str(s.texts[slot], strID) }
+// str returns string i of the token in slot. The caller holds s.mu.
+func (s *Store) str(slot uint32, i int) string { return s.recs[slot].str(s.texts[slot], i) }
+
+func (s *Store) id(slot uint32) string { return s.str(slot, strID) }
 
 func hashes(t *apitoken.Token) []apitoken.Hash {
 	if t.PrevHash.IsZero() {
@@ -261,7 +264,7 @@ func (s *Store) Create(ctx context.Context, t *apitoken.Token, maxPerOwner int) 
 		live := 0
 		var o apitoken.Token
 		for _, slot := range s.byID {
-			if s.recs[slot].str(s.texts[slot], strOwner) != t.OwnerID {
+			if s.str(slot, strOwner) != t.OwnerID {
 				continue // the common case, decided without building the token
 			}
 			if s.fill(&o, slot); !o.Revoked() && !o.Expired(t.CreatedAt) {
@@ -380,7 +383,7 @@ func (s *Store) RevokeAll(ctx context.Context, ownerID string, at time.Time) (in
 	defer s.mu.Unlock()
 	n := 0
 	for _, slot := range s.byID {
-		if s.recs[slot].str(s.texts[slot], strOwner) == ownerID && s.revoke(slot, at) {
+		if s.str(slot, strOwner) == ownerID && s.revoke(slot, at) {
 			n++
 		}
 	}

@@ -3,6 +3,7 @@ package apitoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -291,21 +292,52 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.fail(w, r, out, ErrClosed)
 		return
 	}
-	p, err := m.v.Validate(r.Context(), token, Request{
+	a := &admitted{Context: r.Context()}
+	p, err := m.v.validate(a.Context, token, Request{
 		IP: out.ClientIP, Org: m.org(r), API: out.API, Access: out.Access, Resource: m.resource(r),
-	})
+	}, &a.p)
 	if err != nil {
 		m.fail(w, r, out, err)
 		return
 	}
 	if p.RateLimit.Limit.Rate > 0 {
-		m.rateLimitHeaders(w.Header(), p.RateLimit)
+		m.rateLimitHeaders(w.Header(), p.RateLimit, a.rateLimit[:])
 	}
 	if m.observe != nil {
 		out.Principal = p
 		m.observe(r, out)
 	}
-	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	next.ServeHTTP(w, r.WithContext(a))
+}
+
+// admitted is what the middleware allocates for a request it lets through,
+// as one object: the handler's context, which carries the principal as
+// [WithPrincipal] would, the principal, and the RateLimit header's value
+// slice. One allocation instead of three costs less on the hot path and
+// leaves the collector less to do.
+type admitted struct {
+	context.Context
+	p         Principal
+	rateLimit [1]string
+}
+
+// Value returns the principal for the key [PrincipalFrom] asks with, and
+// asks the parent context otherwise.
+func (a *admitted) Value(key any) any {
+	if key == (principalKey{}) {
+		return &a.p
+	}
+	return a.Context.Value(key)
+}
+
+// String names the context as context.WithValue's does, without the
+// principal's fields.
+func (a *admitted) String() string {
+	parent := "context"
+	if s, ok := a.Context.(fmt.Stringer); ok {
+		parent = s.String()
+	}
+	return parent + ".WithValue(apitoken.Principal)"
 }
 
 // token returns the one token the request carries.
@@ -319,7 +351,7 @@ func (m *middleware) token(r *http.Request) (string, error) {
 		return nil
 	}
 	if m.bearer {
-		for _, h := range r.Header.Values(HeaderAuthorization) {
+		for _, h := range r.Header[HeaderAuthorization] { // canonical: no re-canonicalizing
 			t, ok, err := bearerToken(h)
 			if err != nil {
 				return "", err
@@ -332,7 +364,7 @@ func (m *middleware) token(r *http.Request) (string, error) {
 		}
 	}
 	if m.apiKeyHeader != "" {
-		for _, h := range r.Header.Values(m.apiKeyHeader) {
+		for _, h := range r.Header[m.apiKeyHeader] {
 			t := strings.Trim(h, " \t")
 			if t == "" || strings.ContainsAny(t, " \t,") {
 				return "", errBadRequest
@@ -399,7 +431,7 @@ func (m *middleware) fail(w http.ResponseWriter, r *http.Request, out Outcome, e
 		f.Status, f.Code = http.StatusForbidden, CodeInsufficientScope
 	case errors.As(err, &rl):
 		f.Status, f.RetryAfter, f.RateLimit = http.StatusTooManyRequests, rl.Decision.RetryAfter, rl.Decision
-		m.rateLimitHeaders(w.Header(), rl.Decision)
+		m.rateLimitHeaders(w.Header(), rl.Decision, nil)
 	default: // store, directory or limiter down; closed validator
 		f.Status, f.RetryAfter = http.StatusServiceUnavailable, m.retryOutage
 	}
@@ -410,7 +442,9 @@ func (m *middleware) fail(w http.ResponseWriter, r *http.Request, out Outcome, e
 	m.onError(w, r, f)
 }
 
-func (m *middleware) rateLimitHeaders(h http.Header, d Decision) {
+// rateLimitHeaders sets the RateLimit headers of d in h. The RateLimit
+// value goes into vals[0] when vals has room, else into a new slice.
+func (m *middleware) rateLimitHeaders(h http.Header, d Decision, vals []string) {
 	now := d.at // when the Validator decided
 	switch {
 	case !now.IsZero():
@@ -422,15 +456,17 @@ func (m *middleware) rateLimitHeaders(h http.Header, d Decision) {
 	reset := ceilSeconds(d.ResetAt.Sub(now))
 	var buf [64]byte
 	b := strconv.AppendInt(append(buf[:0], `"default";r=`...), int64(d.Remaining), 10)
-	vals := make([]string, 1, 4) // one allocation for every header's slice
+	if len(vals) == 0 {
+		vals = make([]string, 1)
+	}
 	vals[0] = string(strconv.AppendInt(append(b, ";t="...), reset, 10))
 	h[canonicalRateLimitPolicy] = m.policy(d.Limit)
 	h[canonicalRateLimit] = vals[0:1:1]
 	if m.xRateLimit {
-		vals = append(vals, strconv.Itoa(d.Limit.Burst), strconv.Itoa(d.Remaining), strconv.FormatInt(reset, 10))
-		h[canonicalXRateLimitLimit] = vals[1:2:2]
-		h[canonicalXRateLimitRemaining] = vals[2:3:3]
-		h[canonicalXRateLimitReset] = vals[3:4:4]
+		x := []string{strconv.Itoa(d.Limit.Burst), strconv.Itoa(d.Remaining), strconv.FormatInt(reset, 10)}
+		h[canonicalXRateLimitLimit] = x[0:1:1]
+		h[canonicalXRateLimitRemaining] = x[1:2:2]
+		h[canonicalXRateLimitReset] = x[2:3:3]
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -281,6 +283,50 @@ func TestMiddlewarePrincipalAndAPI(t *testing.T) {
 	}
 	if _, ok := apitoken.PrincipalFrom(context.Background()); ok {
 		t.Error("PrincipalFrom(empty context) = ok")
+	}
+}
+
+// TestMiddlewareHandlerContext checks the context the handler gets: it
+// carries the principal through contexts derived from it, keeps the
+// request's own values and cancellation, and prints no principal field.
+func TestMiddlewareHandlerContext(t *testing.T) {
+	type hostKey struct{}
+	env := newEnv(t, testPolicy())
+	spec := orgSpec()
+	spec.Name = "deploy-bot-7"
+	tok, rec := env.issue(t, spec)
+	var got struct {
+		p, derived *apitoken.Principal
+		host       any
+		err        error
+		printed    string
+	}
+	h := apitoken.Middleware(env.v)(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		got.p, _ = apitoken.PrincipalFrom(ctx)
+		derived, cancel := context.WithCancel(context.WithValue(ctx, hostKey{}, "inner"))
+		defer cancel()
+		got.derived, _ = apitoken.PrincipalFrom(derived)
+		got.host = ctx.Value(hostKey{})
+		got.err = derived.Err()
+		got.printed = fmt.Sprint(ctx)
+	}))
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), hostKey{}, "outer"))
+	cancel() // the client went away: the handler must see it
+	r := httptest.NewRequestWithContext(parent, "GET", "/devices/1", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if got.p == nil || got.p.TokenID != rec.ID || got.derived != got.p {
+		t.Fatalf("PrincipalFrom: handler context %+v, derived %+v; want token %s in both", got.p, got.derived, rec.ID)
+	}
+	if got.host != "outer" {
+		t.Errorf("request context value = %v, want outer", got.host)
+	}
+	if !errors.Is(got.err, context.Canceled) {
+		t.Errorf("derived context error = %v, want canceled with the request", got.err)
+	}
+	if strings.Contains(got.printed, rec.ID) || strings.Contains(got.printed, rec.Name) || !strings.Contains(got.printed, "apitoken.Principal") {
+		t.Errorf("fmt of the handler context = %q: want the type named, no principal fields", got.printed)
 	}
 }
 

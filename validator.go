@@ -211,6 +211,13 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 // cannot answer (never success); and with [ErrClosed] after Close. The
 // returned Principal is the caller's; see its doc about shared slices.
 func (v *Validator) Validate(ctx context.Context, presented string, req Request) (*Principal, error) {
+	return v.validate(ctx, presented, req, nil)
+}
+
+// validate is Validate, writing the principal into p, or into a new one
+// (the one allocation) when p is nil. The middleware passes a p that shares
+// one allocation with the request's context.
+func (v *Validator) validate(ctx context.Context, presented string, req Request, p *Principal) (*Principal, error) {
 	if v.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -241,7 +248,10 @@ func (v *Validator) Validate(ctx context.Context, presented string, req Request)
 	case !v.pol.allowsIP(t.IPFilter, req.IP):
 		return nil, ErrIPNotAllowed
 	}
-	p := &Principal{ // the one allocation
+	if p == nil {
+		p = new(Principal)
+	}
+	*p = Principal{
 		TokenID: t.ID, Hint: t.Hint, Name: t.Name, Kind: t.Kind, OwnerID: t.OwnerID,
 		OrgID: t.OrgID, Roles: t.Roles, Grants: t.Grants, Resources: t.Resources,
 		Metadata: t.Metadata, ExpiresAt: t.ExpiresAt, KeyOutdated: key > 0, pol: v.pol,

@@ -43,6 +43,8 @@ type faultStore struct {
 	touches   atomic.Int64
 	touched   atomic.Int64
 	down      atomic.Bool
+	// beforeRead, when set, runs at the start of every hash lookup.
+	beforeRead atomic.Pointer[func()]
 }
 
 var errDown = errors.New("dial tcp 127.0.0.1:5432: connection refused")
@@ -59,6 +61,9 @@ func (s *faultStore) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.
 // the Validator's path for in-memory stores.
 func (s *faultStore) ReadByHash(ctx context.Context, h apitoken.Hash, dst *apitoken.Token) error {
 	s.getByHash.Add(1)
+	if f := s.beforeRead.Load(); f != nil {
+		(*f)()
+	}
 	if s.down.Load() {
 		return errDown
 	}

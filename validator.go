@@ -271,8 +271,11 @@ func (v *Validator) validate(ctx context.Context, presented string, req Request,
 	if req.Resource != "" && !p.AllowsResource(req.Resource) {
 		return nil, ErrForbidden
 	}
-	if now.Sub(t.LastUsedAt) >= v.cfg.flushInterval {
-		v.noteUse(t.ID, now) // else the store has a use recent enough
+	if now.Sub(t.LastUsedAt) >= v.cfg.flushInterval { // else the store has a use recent enough
+		v.noteUse(t.ID, now)
+		if v.closed.Load() { // Close may have flushed before this note
+			v.finalFlush(ctx)
+		}
 	}
 	var dec Decision
 	limited := d != nil
@@ -434,14 +437,20 @@ func (v *Validator) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			v.logFlush(fctx, v.Flush(fctx))
+			v.finalFlush(ctx)
 			return nil
 		case <-tick:
 			v.logFlush(ctx, v.Flush(ctx))
 		}
 	}
+}
+
+// finalFlush flushes with a fresh 10-second budget, even if ctx has ended,
+// and logs a failure.
+func (v *Validator) finalFlush(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	v.logFlush(fctx, v.Flush(fctx))
 }
 
 func (v *Validator) logFlush(ctx context.Context, err error) {
@@ -451,8 +460,10 @@ func (v *Validator) logFlush(ctx context.Context, err error) {
 }
 
 // Close stops validation (later calls return [ErrClosed]) and flushes the
-// pending last-used times. It is idempotent; a second call only flushes
-// what is left (nothing) and returns nil.
+// pending last-used times. A validation already under way when Close is
+// called may still succeed; it then writes its use itself, so no use is
+// lost. Close is idempotent; a second call only flushes what is left
+// (nothing) and returns nil.
 func (v *Validator) Close(ctx context.Context) error {
 	v.closed.Store(true)
 	return v.Flush(ctx)

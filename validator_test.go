@@ -583,6 +583,35 @@ func TestClosed(t *testing.T) {
 	}
 }
 
+// TestCloseKeepsUseOfValidationUnderWay: a validation that passed its
+// closed check before Close, and notes its use after Close has flushed,
+// still gets the use written.
+func TestCloseKeepsUseOfValidationUnderWay(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	s, tok := e.issue(t, orgSpec())
+	entered, release := make(chan struct{}), make(chan struct{})
+	hold := func() { close(entered); <-release }
+	e.store.beforeRead.Store(&hold)
+	done := make(chan error)
+	go func() {
+		_, err := e.v.Validate(ctx, s, readDev)
+		done <- err
+	}()
+	<-entered // past the closed check, inside the store read
+	e.store.beforeRead.Store(nil)
+	must(e.v.Close(ctx)) // nothing noted yet: flushes nothing
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("validation under way at Close = %v, want success", err)
+	}
+	got, err := e.iss.Get(ctx, tok.ID)
+	must(err)
+	if !got.LastUsedAt.Equal(t0) {
+		t.Errorf("use noted after Close's flush was lost: LastUsedAt = %v, want %v", got.LastUsedAt, t0)
+	}
+}
+
 func TestRunFlushesEachInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &faultStore{Store: memstore.New()}

@@ -433,10 +433,13 @@ type hasher struct {
 	pools []*sync.Pool // one per key; a single unkeyed pool without keys
 }
 
+// hashState is one pooled hash. Between uses it holds nothing of the last
+// input: see wipe.
 type hashState struct {
-	h   hash.Hash
-	buf [MaxTokenLen]byte
-	sum [sha256.Size]byte
+	h     hash.Hash
+	keyed bool
+	buf   [MaxTokenLen]byte
+	sum   [sha256.Size]byte
 }
 
 func newHasher(keys [][]byte) *hasher {
@@ -446,10 +449,40 @@ func newHasher(keys [][]byte) *hasher {
 	hs := &hasher{}
 	for _, k := range keys {
 		k := slices.Clone(k)
-		hs.pools = append(hs.pools, &sync.Pool{New: func() any { return &hashState{h: hmac.New(sha256.New, k)} }})
+		hs.pools = append(hs.pools, &sync.Pool{New: func() any {
+			h := hmac.New(sha256.New, k)
+			h.Reset() // from now on Reset restores a saved keyed state, buffer included
+			return &hashState{h: h, keyed: true}
+		}})
 	}
 	return hs
 }
+
+// hash returns the hash of s (at most MaxTokenLen bytes) without allocating,
+// and wipes the state.
+func (st *hashState) hash(s string) Hash {
+	n := copy(st.buf[:], s)
+	st.h.Write(st.buf[:n])
+	clear(st.buf[:n])
+	var out Hash
+	copy(out[:], st.h.Sum(st.sum[:0]))
+	st.wipe()
+	return out
+}
+
+// wipe resets the hash and overwrites the input it buffered (up to a block,
+// the tail of a token), so a pooled state keeps no secret in memory. A keyed
+// state's Reset restores the saved state after the key block, buffer
+// included; a plain SHA-256 Reset only forgets the buffer's length, so a
+// block of zeros overwrites it first.
+func (st *hashState) wipe() {
+	if !st.keyed {
+		st.h.Write(zeroBlock[:])
+	}
+	st.h.Reset()
+}
+
+var zeroBlock [sha256.BlockSize]byte
 
 // keys returns the number of keys in the ring (1 when unkeyed).
 func (hs *hasher) keys() int { return len(hs.pools) }
@@ -457,12 +490,7 @@ func (hs *hasher) keys() int { return len(hs.pools) }
 // sum hashes s (at most MaxTokenLen bytes) under key i without allocating.
 func (hs *hasher) sum(i int, s string) Hash {
 	st := hs.pools[i].Get().(*hashState)
-	st.h.Reset()
-	n := copy(st.buf[:], s)
-	st.h.Write(st.buf[:n])
-	clear(st.buf[:n])
-	var out Hash
-	copy(out[:], st.h.Sum(st.sum[:0]))
+	out := st.hash(s)
 	hs.pools[i].Put(st)
 	return out
 }

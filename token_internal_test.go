@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	mathrand "math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -467,4 +468,71 @@ func TestHasherSumAllocs(t *testing.T) {
 			_ = sink
 		})
 	}
+}
+
+// TestHashStateForgetsInput: after hashing a token, a pooled hash state
+// holds none of its bytes, keyed or not, fresh or reused. It searches every
+// byte the state reaches, through pointers and interfaces, so it does not
+// depend on the hash's field names.
+func TestHashStateForgetsInput(t *testing.T) {
+	token := "acme_" + strings.Repeat("Zq7", 10) + "K9x2Wp"
+	for _, keys := range [][][]byte{nil, {[]byte("key-0123456789abcdef0123456789ab")}} {
+		st := newHasher(keys).pools[0].New().(*hashState)
+		for use := range 2 {
+			want := hmacOrSHA(keys, token)
+			if got := st.hash(token); got != want {
+				t.Fatalf("keyed=%v use %d: hash = %x, want %x", keys != nil, use, got, want)
+			}
+			if reaches(reflect.ValueOf(st), []byte(token[len(token)-12:]), map[uintptr]bool{}) {
+				t.Errorf("keyed=%v use %d: the hash state still holds the token's tail", keys != nil, use)
+			}
+		}
+	}
+}
+
+func hmacOrSHA(keys [][]byte, s string) Hash {
+	if keys == nil {
+		return sha256.Sum256([]byte(s))
+	}
+	m := hmac.New(sha256.New, keys[0])
+	m.Write([]byte(s))
+	return Hash(m.Sum(nil))
+}
+
+// reaches reports whether the bytes of v, or of anything it points to,
+// contain needle.
+func reaches(v reflect.Value, needle []byte, seen map[uintptr]bool) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return false
+		}
+		if v.Kind() == reflect.Pointer {
+			if seen[v.Pointer()] {
+				return false
+			}
+			seen[v.Pointer()] = true
+		}
+		return reaches(v.Elem(), needle, seen)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if reaches(v.Field(i), needle, seen) {
+				return true
+			}
+		}
+	case reflect.Array, reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			b := make([]byte, v.Len())
+			for i := range b {
+				b[i] = byte(v.Index(i).Uint())
+			}
+			return bytes.Contains(b, needle)
+		}
+		for i := range v.Len() {
+			if reaches(v.Index(i), needle, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }

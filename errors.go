@@ -100,6 +100,8 @@ func policyErr(rule, detail string) error { return &PolicyError{Rule: rule, Deta
 // [ErrRateLimited] under errors.Is and carries the limiter's decision.
 type RateLimitError struct {
 	Decision Decision
+
+	decidedAt time.Time // when the Validator decided, for the response headers
 }
 
 // Error returns "apitoken: rate limited; retry after <n>s".

@@ -301,7 +301,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	if p.RateLimit.Limit.Rate > 0 {
-		m.rateLimitHeaders(w.Header(), p.RateLimit, a.rateLimit[:])
+		m.rateLimitHeaders(w.Header(), p.RateLimit, p.decidedAt, a.rateLimit[:])
 	}
 	if m.observe != nil {
 		out.Principal = p
@@ -431,7 +431,7 @@ func (m *middleware) fail(w http.ResponseWriter, r *http.Request, out Outcome, e
 		f.Status, f.Code = http.StatusForbidden, CodeInsufficientScope
 	case errors.As(err, &rl):
 		f.Status, f.RetryAfter, f.RateLimit = http.StatusTooManyRequests, rl.Decision.RetryAfter, rl.Decision
-		m.rateLimitHeaders(w.Header(), rl.Decision, nil)
+		m.rateLimitHeaders(w.Header(), rl.Decision, rl.decidedAt, nil)
 	default: // store, directory or limiter down; closed validator
 		f.Status, f.RetryAfter = http.StatusServiceUnavailable, m.retryOutage
 	}
@@ -442,10 +442,10 @@ func (m *middleware) fail(w http.ResponseWriter, r *http.Request, out Outcome, e
 	m.onError(w, r, f)
 }
 
-// rateLimitHeaders sets the RateLimit headers of d in h. The RateLimit
-// value goes into vals[0] when vals has room, else into a new slice.
-func (m *middleware) rateLimitHeaders(h http.Header, d Decision, vals []string) {
-	now := d.at // when the Validator decided
+// rateLimitHeaders sets the RateLimit headers of d, decided at now (zero:
+// unknown), in h. The RateLimit value goes into vals[0] when vals has room,
+// else into a new slice.
+func (m *middleware) rateLimitHeaders(h http.Header, d Decision, now time.Time, vals []string) {
 	switch {
 	case !now.IsZero():
 	case m.v != nil:

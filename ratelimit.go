@@ -76,8 +76,6 @@ type Decision struct {
 	// RetryAfter is how long to wait before one request is allowed; zero
 	// when Allowed.
 	RetryAfter time.Duration
-
-	at time.Time // when a Validator took it, for the response headers
 }
 
 // Limiter decides whether one more request fits a budget. Implementations

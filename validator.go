@@ -82,8 +82,9 @@ type Principal struct {
 	// RateLimit response headers); zero when no limit applies.
 	RateLimit Decision
 
-	scope *Token  // a user token's own narrowing, or nil
-	pol   *policy // the validator's policy, or nil for host-built principals
+	scope     *Token    // a user token's own narrowing, or nil
+	pol       *policy   // the validator's policy, or nil for host-built principals
+	decidedAt time.Time // when RateLimit was decided, for the response headers
 }
 
 // scratch holds the Tokens a HashReader store reads into. A Principal keeps
@@ -287,11 +288,10 @@ func (v *Validator) validate(ctx context.Context, presented string, req Request,
 		}
 	}
 	if limited {
-		dec.at = now
 		if !dec.Allowed {
-			return nil, &RateLimitError{Decision: dec}
+			return nil, &RateLimitError{Decision: dec, decidedAt: now}
 		}
-		p.RateLimit = dec
+		p.RateLimit, p.decidedAt = dec, now
 	}
 	return p, nil
 }

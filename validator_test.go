@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -705,6 +706,44 @@ func (s *lookupLimiter) GetByHashAllow(ctx context.Context, h apitoken.Hash, d a
 	}
 	dec, err := s.lim.Allow(ctx, key, limit, now)
 	return t, &dec, err
+}
+
+// TestDecisionIsPlainData: a Decision is exactly its exported fields, so
+// hosts can compare one (go-cmp without options, or field by field) and
+// build the one they expect; the validation's own instant, which the
+// middleware needs, is kept elsewhere.
+func TestDecisionIsPlainData(t *testing.T) {
+	typ := reflect.TypeFor[apitoken.Decision]()
+	for i := range typ.NumField() {
+		if f := typ.Field(i); !f.IsExported() {
+			t.Errorf("Decision has the unexported field %s", f.Name)
+		}
+	}
+	ctx := context.Background()
+	pol := testPolicy()
+	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 1}
+	e := newEnv(t, pol, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
+	s, _ := e.issue(t, orgSpec())
+	same := func(a, b apitoken.Decision) bool {
+		eq := a.ResetAt.Equal(b.ResetAt)
+		a.ResetAt, b.ResetAt = time.Time{}, time.Time{}
+		return eq && a == b
+	}
+	p, err := e.v.Validate(ctx, s, readDev)
+	must(err)
+	want := apitoken.Decision{Allowed: true, Limit: pol.OrgRateLimit, ResetAt: t0.Add(time.Hour)}
+	if !same(p.RateLimit, want) {
+		t.Errorf("allowed: Decision = %+v, want %+v", p.RateLimit, want)
+	}
+	_, err = e.v.Validate(ctx, s, readDev)
+	var rl *apitoken.RateLimitError
+	if !errors.As(err, &rl) {
+		t.Fatalf("second Validate = %v, want a RateLimitError", err)
+	}
+	want = apitoken.Decision{Limit: pol.OrgRateLimit, ResetAt: t0.Add(time.Hour), RetryAfter: time.Hour}
+	if !same(rl.Decision, want) {
+		t.Errorf("denied: Decision = %+v, want %+v", rl.Decision, want)
+	}
 }
 
 func TestLookupLimiterOneRoundTrip(t *testing.T) {

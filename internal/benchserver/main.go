@@ -26,6 +26,7 @@ func main() {
 	n := flag.Int("tokens", 1_000_000, "number of tokens to issue")
 	bare := flag.String("bare", "127.0.0.1:18080", "address of the bare handler")
 	protected := flag.String("protected", "127.0.0.1:18081", "address of the protected handler")
+	floorAddr := flag.String("floor", "127.0.0.1:18082", "address of the handler behind the floor middleware (see floor.go)")
 	out := flag.String("out", "tokens.txt", "file to write the tokens to")
 	pprofAddr := flag.String("pprof", "", "address for net/http/pprof (off when empty)")
 	limit := flag.Bool("limit", true, "rate-limit requests (local limiter, a limit never reached)")
@@ -52,11 +53,13 @@ func main() {
 	f, err := os.Create(*out)
 	check(err)
 	w := bufio.NewWriter(f)
+	fl := newFloor(key, *n)
 	start := time.Now()
 	for i := range *n {
 		s, _, err := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: fmt.Sprint("t", i), Roles: []string{"reader"}})
 		check(err)
 		fmt.Fprintln(w, s.Reveal())
+		fl.add(s.Reveal())
 	}
 	check(w.Flush())
 	check(f.Close())
@@ -77,10 +80,12 @@ func main() {
 	}
 	serve(*bare, ok)
 	serve(*protected, mw(ok))
+	fl.next = ok
+	serve(*floorAddr, fl)
 	if *pprofAddr != "" {
 		serve(*pprofAddr, http.DefaultServeMux)
 	}
-	log.Printf("ready: bare on %s, protected on %s", *bare, *protected)
+	log.Printf("ready: bare on %s, protected on %s, floor on %s", *bare, *protected, *floorAddr)
 	select {}
 }
 

@@ -102,8 +102,9 @@ type Limiter interface {
 // and is dropped by the next sweep. A shard sweeps when a new key arrives and
 // it has doubled since its last sweep (and holds at least 1,024 keys) or a
 // minute has passed, so memory stays within about twice the number of keys
-// used within one refill period, plus 64K keys. [LocalLimiter.Sweep] drops
-// them at once.
+// used within one refill period, plus 64K keys. A sweep copies the keys it
+// keeps into new maps, so the memory of a past burst of keys is given back.
+// [LocalLimiter.Sweep] drops them at once.
 type LocalLimiter struct {
 	seed   maphash.Seed
 	shards [limiterShards]limiterShard
@@ -198,14 +199,19 @@ func gcra(limit Limit, tat, t int64, n int) (Decision, int64) {
 	return d, newTAT
 }
 
-// sweep drops keys whose buckets are full at t. The caller holds s.mu.
+// sweep drops keys whose buckets are full at t, by moving the others into
+// new maps: a Go map keeps the room of the keys deleted from it, so deleting
+// in place would keep the memory, and make every later sweep and insert pay
+// for the largest burst of keys the shard ever saw. The caller holds s.mu.
 func (s *limiterShard) sweep(t int64) {
-	for _, m := range s.tat {
+	for i, m := range s.tat {
+		kept := make(map[string]int64)
 		for k, tat := range m {
-			if tat <= t {
-				delete(m, k)
+			if tat > t {
+				kept[k] = tat
 			}
 		}
+		s.tat[i] = kept
 	}
 	s.n = len(s.tat[0]) + len(s.tat[1])
 	s.sweepNext = max(2*s.n, minSweepLength)

@@ -3,6 +3,8 @@ package apitoken_test
 import (
 	"context"
 	"math/rand/v2"
+	mathrand "math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -101,6 +103,7 @@ func TestLocalLimiterForgetsIdleKeys(t *testing.T) {
 	ctx := context.Background()
 	l := apitoken.NewLocalLimiter()
 	limit := apitoken.Limit{Rate: 1, Burst: 10}
+	before := liveHeap()
 	for i := range 1_000_000 {
 		if _, err := l.Allow(ctx, apitoken.TokenKey(strconv.Itoa(i)), limit, t0); err != nil {
 			t.Fatal(err)
@@ -120,6 +123,20 @@ func TestLocalLimiterForgetsIdleKeys(t *testing.T) {
 	if n := l.Sweep(later.Add(time.Minute)); n != 0 {
 		t.Errorf("Sweep = %d keys left, want 0", n)
 	}
+	// The memory goes too: a Go map keeps the room of deleted keys, so a
+	// limiter that only deleted would still hold tens of MB here.
+	if grown := liveHeap() - before; grown > 4<<20 {
+		t.Errorf("heap after a million keys came and went: %d MB more than before, want < 4", grown>>20)
+	}
+	runtime.KeepAlive(l)
+}
+
+// liveHeap returns the bytes of live heap objects after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }
 
 // BenchmarkLimiter compares LocalLimiter.Allow with a bare x/time/rate
@@ -146,6 +163,24 @@ func BenchmarkLimiter(b *testing.B) {
 				lim.AllowN(time.Now(), 1)
 			}
 		})
+	})
+	// A million keys in random order, each refilled before it comes back (a
+	// limit never reached, as under load over a million tokens): every call
+	// adds a key, and sweeps drop them.
+	b.Run("local/keys-seen-once/serial", func(b *testing.B) {
+		once := make([]apitoken.LimitKey, 1_000_000)
+		for i, j := range mathrand.Perm(len(once)) {
+			once[i] = apitoken.TokenKey("0197a1b2-c3d4-7e5f-8a9b-" + strconv.Itoa(100000000000+j))
+		}
+		l := apitoken.NewLocalLimiter()
+		ctx := context.Background()
+		fast := apitoken.Limit{Rate: 1e9, Burst: 1}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			l.Allow(ctx, once[i%len(once)], fast, time.Now())
+			i++
+		}
 	})
 	for _, n := range []int{1, len(keys)} {
 		b.Run("local/keys="+strconv.Itoa(n)+"/serial", func(b *testing.B) {

@@ -3,7 +3,6 @@ package apitoken_test
 import (
 	"context"
 	"math/rand/v2"
-	mathrand "math/rand/v2"
 	"runtime"
 	"strconv"
 	"sync"
@@ -169,7 +168,7 @@ func BenchmarkLimiter(b *testing.B) {
 	// adds a key, and sweeps drop them.
 	b.Run("local/keys-seen-once/serial", func(b *testing.B) {
 		once := make([]apitoken.LimitKey, 1_000_000)
-		for i, j := range mathrand.Perm(len(once)) {
+		for i, j := range rand.Perm(len(once)) {
 			once[i] = apitoken.TokenKey("0197a1b2-c3d4-7e5f-8a9b-" + strconv.Itoa(100000000000+j))
 		}
 		l := apitoken.NewLocalLimiter()

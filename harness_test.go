@@ -79,6 +79,22 @@ func (s *faultStore) Touch(ctx context.Context, uses []apitoken.Use) error {
 	return s.Store.Touch(ctx, uses)
 }
 
+// markingStore is a faultStore that is also a UseMarker (as memstore is),
+// counting MarkUsed calls; failMarks makes them fail.
+type markingStore struct {
+	*faultStore
+	marks     atomic.Int64
+	failMarks atomic.Bool
+}
+
+func (s *markingStore) MarkUsed(ctx context.Context, h apitoken.Hash, at time.Time) error {
+	s.marks.Add(1)
+	if s.failMarks.Load() {
+		return errDown
+	}
+	return s.Store.(apitoken.UseMarker).MarkUsed(ctx, h, at)
+}
+
 // directory is a static Directory: user → org → membership.
 type directory struct {
 	mu      sync.Mutex

@@ -181,7 +181,9 @@ const DefaultFlushInterval = time.Minute
 // interval of last-used times. It is also the precision of a token's
 // LastUsedAt: a use less than one interval after the stored LastUsedAt is
 // not written, so LastUsedAt trails the latest use by less than two
-// intervals (plus, across replicas, their flush delays).
+// intervals (plus, across replicas, their flush delays). A store that is an
+// [UseMarker] (memstore) gets each use written at once instead: nothing to
+// flush, and LastUsedAt trails by less than one interval.
 //
 // Taken by NewValidator.
 func WithFlushInterval(d time.Duration) Option {

@@ -183,6 +183,19 @@ type HashReader interface {
 	ReadByHash(ctx context.Context, h Hash, dst *Token) error
 }
 
+// UseMarker is an optional capability of a [Store] that keeps its records in
+// process memory (such as memstore), where writing a use costs less than
+// remembering it: a [Validator] then records a token's use with MarkUsed
+// at once (at most about once per flush interval) instead of collecting it
+// for a batched Touch. MarkUsed is Touch for the one token whose Hash or
+// PrevHash is h: LastUsedAt moves forward to at, never back; Version and
+// UpdatedAt stay; a hash no token has is not an error. It must be safe
+// concurrently with every other method. On an error the Validator falls
+// back to collecting the use for Touch.
+type UseMarker interface {
+	MarkUsed(ctx context.Context, h Hash, at time.Time) error
+}
+
 // LookupLimiter is an optional capability of a [Store] that also keeps
 // rate-limit budgets (such as a Redis store): it looks a token up and takes
 // its rate-limit decision in one round trip. A [Validator] uses it when it is

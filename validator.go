@@ -155,6 +155,7 @@ type Validator struct {
 	defaults LimitDefaults
 	combined LookupLimiter // the store, when it is also the limiter
 	reader   HashReader    // the store, when it can read into a scratch Token
+	marker   UseMarker     // the store, when it records uses at once
 }
 
 const pendingShards = 32
@@ -201,6 +202,7 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 	if r, ok := store.(HashReader); ok && v.combined == nil {
 		v.reader = r
 	}
+	v.marker, _ = store.(UseMarker)
 	return v, nil
 }
 
@@ -273,10 +275,7 @@ func (v *Validator) validate(ctx context.Context, presented string, req Request,
 		return nil, ErrForbidden
 	}
 	if now.Sub(t.LastUsedAt) >= v.cfg.flushInterval { // else the store has a use recent enough
-		v.noteUse(t.ID, now)
-		if v.closed.Load() { // Close may have flushed before this note
-			v.finalFlush(ctx)
-		}
+		v.recordUse(ctx, t, now)
 	}
 	var dec Decision
 	limited := d != nil
@@ -383,6 +382,18 @@ func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) (Dec
 
 func (v *Validator) shard(id string) *pendingShard {
 	return &v.pending[maphash.String(v.seed, id)%pendingShards]
+}
+
+// recordUse records the use of t at now: in the store at once if it is a
+// UseMarker, else in memory for the next flush.
+func (v *Validator) recordUse(ctx context.Context, t *Token, now time.Time) {
+	if v.marker != nil && v.marker.MarkUsed(ctx, t.Hash, now) == nil {
+		return
+	}
+	v.noteUse(t.ID, now)
+	if v.closed.Load() { // Close may have flushed before this note
+		v.finalFlush(ctx)
+	}
 }
 
 // noteUse remembers the use of token id at now, for the next flush.

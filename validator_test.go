@@ -613,6 +613,49 @@ func TestCloseKeepsUseOfValidationUnderWay(t *testing.T) {
 	}
 }
 
+// TestUseMarkerRecordsUsesAtOnce: with a UseMarker store a validation
+// writes its use at once (nothing to flush), once per flush interval; if
+// MarkUsed fails, the use is collected for Touch instead.
+func TestUseMarkerRecordsUsesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	store := &markingStore{faultStore: &faultStore{Store: memstore.New()}}
+	iss, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithClock(clock.Now))
+	must(err)
+	v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithClock(clock.Now))
+	must(err)
+	s, tok, err := iss.Issue(ctx, orgSpec())
+	must(err)
+	lastUsed := func() time.Time {
+		got, err := iss.Get(ctx, tok.ID)
+		must(err)
+		return got.LastUsedAt
+	}
+	for range 3 {
+		if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
+			t.Fatalf("Validate = %v", err)
+		}
+	}
+	if got := lastUsed(); !got.Equal(t0) {
+		t.Errorf("LastUsedAt before any flush = %v, want %v (written at once)", got, t0)
+	}
+	if n := store.marks.Load(); n != 1 {
+		t.Errorf("MarkUsed calls for 3 uses within a flush interval = %d, want 1", n)
+	}
+	clock.Advance(apitoken.DefaultFlushInterval)
+	store.failMarks.Store(true)
+	if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
+		t.Fatalf("Validate with MarkUsed failing = %v, want success", err)
+	}
+	if got := lastUsed(); !got.Equal(t0) {
+		t.Errorf("LastUsedAt after a failed MarkUsed = %v, want %v until a flush", got, t0)
+	}
+	must(v.Flush(ctx))
+	if got, want := lastUsed(), t0.Add(apitoken.DefaultFlushInterval); !got.Equal(want) || store.touched.Load() != 1 {
+		t.Errorf("after Flush: LastUsedAt = %v, touched %d; want %v, 1 (the failed mark kept for Touch)", got, store.touched.Load(), want)
+	}
+}
+
 func TestRunFlushesEachInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &faultStore{Store: memstore.New()}

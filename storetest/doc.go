@@ -38,6 +38,7 @@
 // for store authors. Optional capabilities, when there are any, are tested
 // only when the store implements them and are skipped with a reason
 // otherwise: in version 1, [apitoken.HashReader] (the ReadByHash/… clauses,
-// and every GetByHash check also asks ReadByHash) and
-// [apitoken.LookupLimiter] (the GetByHashAllow/… clauses).
+// and every GetByHash check also asks ReadByHash),
+// [apitoken.LookupLimiter] (the GetByHashAllow/… clauses) and
+// [apitoken.UseMarker] (the MarkUsed/… clauses).
 package storetest

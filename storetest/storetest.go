@@ -84,6 +84,7 @@ func groups() []group {
 		{"Delete", deleteClauses()},
 		{"List", listClauses()},
 		{"Touch", touchClauses()},
+		{"MarkUsed", markUsedClauses()},
 		{"Prune", pruneClauses()},
 		{"Concurrent", concurrentClauses()},
 	}

@@ -39,7 +39,12 @@
 // lock; its strings and shape (slices, maps) are shared with the store and
 // must be treated as read-only. ReadByHash writes into the caller's Token,
 // so a validation on this store allocates nothing for the lookup. Times
-// come back in UTC, without a monotonic clock reading.
+// come back in UTC, without a monotonic clock reading; LastUsedAt is kept
+// to the microsecond, as the SQL store keeps it.
+//
+// The store is an [apitoken.UseMarker]: a Validator writes a token's use
+// into its record at once (an atomic store under the read lock) instead of
+// collecting uses in maps of its own and flushing them with Touch.
 package memstore
 
 import (
@@ -49,6 +54,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apitoken/apitoken"
@@ -68,6 +74,7 @@ type Store struct {
 var (
 	_ apitoken.Store      = (*Store)(nil)
 	_ apitoken.HashReader = (*Store)(nil)
+	_ apitoken.UseMarker  = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -96,13 +103,12 @@ const (
 	nStrings
 )
 
-// The times of a token.
+// The times of a token but LastUsedAt.
 const (
 	timePrevExpires = iota
 	timeCreated
 	timeUpdated
 	timeExpires
-	timeLastUsed
 	timeRevoked
 	nTimes
 )
@@ -116,6 +122,10 @@ type rec struct {
 	sec            [nTimes]int64 // Unix seconds; see setTime
 	nsec           [nTimes]int32
 	version        int64
+	// lastUsed is LastUsedAt in Unix microseconds, one word so that
+	// MarkUsed can move it forward under the read lock: read and write it
+	// with loadLastUsed and markUsed only.
+	lastUsed int64
 }
 
 // zeroSec is the Unix second of the zero time.Time.
@@ -132,6 +142,27 @@ func (r *rec) time(i int) time.Time {
 
 func (r *rec) revoked() bool { return !r.time(timeRevoked).IsZero() }
 
+// zeroMicro is the Unix microsecond of the zero time.Time.
+var zeroMicro = time.Time{}.UnixMicro()
+
+func (r *rec) loadLastUsed() time.Time {
+	us := atomic.LoadInt64(&r.lastUsed)
+	if us == zeroMicro {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// markUsed moves lastUsed forward to at (never back), atomically.
+func (r *rec) markUsed(at time.Time) {
+	us := at.UnixMicro()
+	for old := atomic.LoadInt64(&r.lastUsed); us > old; old = atomic.LoadInt64(&r.lastUsed) {
+		if atomic.CompareAndSwapInt64(&r.lastUsed, old, us) {
+			return
+		}
+	}
+}
+
 // str returns string i of the token whose record is r and text is text.
 func (r *rec) str(text string, i int) string {
 	start := uint32(0)
@@ -143,13 +174,13 @@ func (r *rec) str(text string, i int) string {
 
 // encode returns the record and text of t, without its shape.
 func encode(t *apitoken.Token) (rec, string) {
-	r := rec{hash: t.Hash, prevHash: t.PrevHash, kind: t.Kind, version: t.Version}
+	r := rec{hash: t.Hash, prevHash: t.PrevHash, kind: t.Kind, version: t.Version, lastUsed: t.LastUsedAt.UnixMicro()}
 	var b strings.Builder
 	for i, v := range [nStrings]string{t.ID, t.OwnerID, t.OrgID, t.Name, t.Description, t.Hint} {
 		b.WriteString(v)
 		r.ends[i] = uint32(b.Len())
 	}
-	for i, v := range [nTimes]time.Time{t.PrevExpiresAt, t.CreatedAt, t.UpdatedAt, t.ExpiresAt, t.LastUsedAt, t.RevokedAt} {
+	for i, v := range [nTimes]time.Time{t.PrevExpiresAt, t.CreatedAt, t.UpdatedAt, t.ExpiresAt, t.RevokedAt} {
 		r.setTime(i, v)
 	}
 	return r, b.String()
@@ -167,7 +198,7 @@ func (s *Store) fill(dst *apitoken.Token, slot uint32) {
 		RateLimit: sh.rateLimit, Metadata: sh.metadata, Sealed: sh.sealed,
 		Hint: r.str(text, strHint), Hash: r.hash, PrevHash: r.prevHash, PrevExpiresAt: r.time(timePrevExpires),
 		CreatedAt: r.time(timeCreated), UpdatedAt: r.time(timeUpdated), ExpiresAt: r.time(timeExpires),
-		LastUsedAt: r.time(timeLastUsed), RevokedAt: r.time(timeRevoked), Version: r.version,
+		LastUsedAt: r.loadLastUsed(), RevokedAt: r.time(timeRevoked), Version: r.version,
 	}
 }
 
@@ -317,6 +348,19 @@ func (s *Store) ReadByHash(_ context.Context, h apitoken.Hash, dst *apitoken.Tok
 	return nil
 }
 
+// MarkUsed implements [apitoken.UseMarker]: it moves the LastUsedAt of the
+// token with hash h (or previous hash h) forward to at, in place, under the
+// read lock, so a Validator records uses at once instead of batching them.
+// A hash no token has is not an error.
+func (s *Store) MarkUsed(_ context.Context, h apitoken.Hash, at time.Time) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if slot, ok := s.slotOf(&h); ok {
+		s.recs[slot].markUsed(at)
+	}
+	return nil
+}
+
 // Update implements [apitoken.Store].
 func (s *Store) Update(ctx context.Context, t *apitoken.Token) error {
 	if err := ctx.Err(); err != nil {
@@ -458,9 +502,7 @@ func (s *Store) Touch(ctx context.Context, uses []apitoken.Use) error {
 		if !ok {
 			continue
 		}
-		if r := &s.recs[slot]; u.At.After(r.time(timeLastUsed)) {
-			r.setTime(timeLastUsed, u.At)
-		}
+		s.recs[slot].markUsed(u.At)
 	}
 	return nil
 }

@@ -202,10 +202,13 @@ func gcra(limit Limit, tat, t int64, n int) (Decision, int64) {
 // sweep drops keys whose buckets are full at t, by moving the others into
 // new maps: a Go map keeps the room of the keys deleted from it, so deleting
 // in place would keep the memory, and make every later sweep and insert pay
-// for the largest burst of keys the shard ever saw. The caller holds s.mu.
+// for the largest burst of keys the shard ever saw. A new map has room for
+// as many keys as the old one held, so traffic like the last period's adds
+// keys without growing it (growing rehashes every key, reading key bytes
+// that are long out of cache). The caller holds s.mu.
 func (s *limiterShard) sweep(t int64) {
 	for i, m := range s.tat {
-		kept := make(map[string]int64)
+		kept := make(map[string]int64, len(m))
 		for k, tat := range m {
 			if tat > t {
 				kept[k] = tat

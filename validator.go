@@ -141,7 +141,8 @@ func (p *Principal) limitsResources() bool {
 // zero value is not usable. A Validator is safe for concurrent use. It keeps
 // last-used times in memory and writes them in batches: run [Validator.Run]
 // in the background and call [Validator.Close] at shutdown. A crash loses at
-// most one flush interval of last-used times (never a revocation).
+// most one flush interval of last-used times (never a revocation). A store
+// that is a [UseMarker] (memstore) gets each use written at once instead.
 type Validator struct {
 	store   Store
 	pol     *policy
@@ -173,8 +174,10 @@ type pendingShard struct {
 // WithFlushInterval and WithLogger. It starts no goroutine. Given a store
 // that implements [LookupLimiter] as its own limiter (WithLimiter(store)),
 // it looks up and rate-limits in one store round trip; the budget is then
-// charged before the IP and access checks. An invalid policy is a
-// [*PolicyError]; a bad option is an error naming it.
+// charged before the IP and access checks. Given a [HashReader] store it
+// reads tokens into reused Tokens, and given a [UseMarker] store it writes
+// uses at once. An invalid policy is a [*PolicyError]; a bad option is an
+// error naming it.
 func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewValidator: nil Store")

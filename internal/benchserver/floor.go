@@ -36,7 +36,9 @@ type floorHash struct {
 	buf [256]byte
 }
 
-// floorLimit is the benchserver's limit: 1e9 a second, burst 1e9.
+// floorInterval and floorTolerance (ns) are the benchserver's limit, 1e9
+// requests a second with a burst of 1e9, in GCRA terms. The floor limits
+// even when the benchserver runs with -limit=false.
 const floorInterval, floorTolerance = 1, int64(time.Second)
 
 func newFloor(key []byte, n int) *floor {

@@ -20,15 +20,6 @@ func lookupLimiterClauses() []clause {
 	}
 }
 
-func lookupLimiter(t *testing.T, s apitoken.Store) apitoken.LookupLimiter {
-	t.Helper()
-	ll, ok := s.(apitoken.LookupLimiter)
-	if !ok {
-		t.Skip("the store does not implement apitoken.LookupLimiter (optional)")
-	}
-	return ll
-}
-
 // allowByHash calls GetByHashAllow and fails unless it found tok and took a
 // decision.
 func allowByHash(t *testing.T, ll apitoken.LookupLimiter, tok *apitoken.Token, d apitoken.LimitDefaults) apitoken.Decision {
@@ -44,7 +35,7 @@ func allowByHash(t *testing.T, ll apitoken.LookupLimiter, tok *apitoken.Token, d
 }
 
 func testLookupLimiterLimitFor(t *testing.T, s apitoken.Store) {
-	ll := lookupLimiter(t, s)
+	ll := capability[apitoken.LookupLimiter](t, s)
 	hourly := func(n, burst int) apitoken.Limit {
 		return apitoken.Limit{Rate: apitoken.Per(n, time.Hour), Burst: burst}
 	}
@@ -96,7 +87,7 @@ func testLookupLimiterLimitFor(t *testing.T, s apitoken.Store) {
 }
 
 func testLookupLimiterPrevHash(t *testing.T, s apitoken.Store) {
-	ll := lookupLimiter(t, s)
+	ll := capability[apitoken.LookupLimiter](t, s)
 	d := apitoken.LimitDefaults{Org: apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 2}}
 	tok := newToken(t)
 	tok.Kind, tok.OwnerID = apitoken.KindOrg, "org_1"
@@ -112,7 +103,7 @@ func testLookupLimiterPrevHash(t *testing.T, s apitoken.Store) {
 }
 
 func testLookupLimiterUserBudget(t *testing.T, s apitoken.Store) {
-	ll := lookupLimiter(t, s)
+	ll := capability[apitoken.LookupLimiter](t, s)
 	d := apitoken.LimitDefaults{
 		Org:  apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 1},
 		User: apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 2},
@@ -132,7 +123,7 @@ func testLookupLimiterUserBudget(t *testing.T, s apitoken.Store) {
 }
 
 func testLookupLimiterEnded(t *testing.T, s apitoken.Store) {
-	ll := lookupLimiter(t, s)
+	ll := capability[apitoken.LookupLimiter](t, s)
 	d := apitoken.LimitDefaults{User: apitoken.Limit{Rate: 1, Burst: 5}}
 	revoked, expired := newToken(t), newToken(t)
 	revoked.RevokedAt = now.Add(-time.Minute)
@@ -151,7 +142,7 @@ func testLookupLimiterEnded(t *testing.T, s apitoken.Store) {
 }
 
 func testLookupLimiterMissing(t *testing.T, s apitoken.Store) {
-	ll := lookupLimiter(t, s)
+	ll := capability[apitoken.LookupLimiter](t, s)
 	create(t, s, newToken(t))
 	got, dec, err := ll.GetByHashAllow(t.Context(), randomHash(), apitoken.LimitDefaults{User: apitoken.Limit{Rate: 1, Burst: 1}}, now)
 	if !errors.Is(err, apitoken.ErrNotFound) || dec != nil {

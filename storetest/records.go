@@ -682,17 +682,8 @@ func readByHashClauses() []clause {
 	}
 }
 
-func hashReader(t *testing.T, s apitoken.Store) apitoken.HashReader {
-	t.Helper()
-	r, ok := s.(apitoken.HashReader)
-	if !ok {
-		t.Skip("the store does not implement apitoken.HashReader (optional)")
-	}
-	return r
-}
-
 func testReadByHashOverwrites(t *testing.T, s apitoken.Store) {
-	r := hashReader(t, s)
+	r := capability[apitoken.HashReader](t, s)
 	full, plain := fullToken(t), newToken(t)
 	create(t, s, full, plain)
 	// Reading the plain token over the full one must leave nothing of it.
@@ -704,7 +695,7 @@ func testReadByHashOverwrites(t *testing.T, s apitoken.Store) {
 }
 
 func testReadByHashSnapshot(t *testing.T, s apitoken.Store) {
-	r := hashReader(t, s)
+	r := capability[apitoken.HashReader](t, s)
 	ctx := t.Context()
 	tok := fullToken(t)
 	tok.RevokedAt = time.Time{}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -88,6 +89,17 @@ func groups() []group {
 		{"Prune", pruneClauses()},
 		{"Concurrent", concurrentClauses()},
 	}
+}
+
+// capability returns s as the optional capability T, or skips the clause
+// when the store does not implement it.
+func capability[T any](t *testing.T, s apitoken.Store) T {
+	t.Helper()
+	c, ok := s.(T)
+	if !ok {
+		t.Skipf("the store does not implement %v (optional)", reflect.TypeFor[T]())
+	}
+	return c
 }
 
 // now is the fixed instant every clause measures from. It is a whole

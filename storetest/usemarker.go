@@ -21,15 +21,6 @@ func markUsedClauses() []clause {
 	}
 }
 
-func useMarker(t *testing.T, s apitoken.Store) apitoken.UseMarker {
-	t.Helper()
-	m, ok := s.(apitoken.UseMarker)
-	if !ok {
-		t.Skip("the store does not implement apitoken.UseMarker (optional)")
-	}
-	return m
-}
-
 // markUsed records a use, failing the test on error.
 func markUsed(t testing.TB, m apitoken.UseMarker, h apitoken.Hash, at time.Time) {
 	t.Helper()
@@ -39,7 +30,7 @@ func markUsed(t testing.TB, m apitoken.UseMarker, h apitoken.Hash, at time.Time)
 }
 
 func testMarkUsedSets(t *testing.T, s apitoken.Store) {
-	m := useMarker(t, s)
+	m := capability[apitoken.UseMarker](t, s)
 	a, b := newToken(t), newToken(t)
 	create(t, s, a, b)
 	markUsed(t, m, a.Hash, now.Add(time.Hour))
@@ -53,7 +44,7 @@ func testMarkUsedSets(t *testing.T, s apitoken.Store) {
 }
 
 func testMarkUsedNeverBackwards(t *testing.T, s apitoken.Store) {
-	m := useMarker(t, s)
+	m := capability[apitoken.UseMarker](t, s)
 	tok := newToken(t)
 	create(t, s, tok)
 	markUsed(t, m, tok.Hash, now.Add(2*time.Hour))
@@ -66,7 +57,7 @@ func testMarkUsedNeverBackwards(t *testing.T, s apitoken.Store) {
 }
 
 func testMarkUsedPrevHash(t *testing.T, s apitoken.Store) {
-	m := useMarker(t, s)
+	m := capability[apitoken.UseMarker](t, s)
 	tok := newToken(t)
 	tok.PrevHash, tok.PrevExpiresAt = randomHash(), now.Add(time.Hour)
 	create(t, s, tok)
@@ -75,7 +66,7 @@ func testMarkUsedPrevHash(t *testing.T, s apitoken.Store) {
 }
 
 func testMarkUsedUnknown(t *testing.T, s apitoken.Store) {
-	m := useMarker(t, s)
+	m := capability[apitoken.UseMarker](t, s)
 	tok := newToken(t)
 	create(t, s, tok)
 	markUsed(t, m, randomHash(), now.Add(time.Hour))
@@ -86,7 +77,7 @@ func testMarkUsedUnknown(t *testing.T, s apitoken.Store) {
 // particular order, while others read and update it: the latest use wins,
 // and no update is lost. Run it under -race.
 func testMarkUsedConcurrent(t *testing.T, s apitoken.Store) {
-	m := useMarker(t, s)
+	m := capability[apitoken.UseMarker](t, s)
 	ctx := t.Context()
 	tok := newToken(t)
 	create(t, s, tok)

@@ -100,8 +100,6 @@ func policyErr(rule, detail string) error { return &PolicyError{Rule: rule, Deta
 // [ErrRateLimited] under errors.Is and carries the limiter's decision.
 type RateLimitError struct {
 	Decision Decision
-
-	decidedAt time.Time // when the Validator decided, for the response headers
 }
 
 // Error returns "apitoken: rate limited; retry after <n>s".
@@ -114,3 +112,33 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 
 // RetryAfter is the delay after which a retry may be allowed.
 func (e *RateLimitError) RetryAfter() time.Duration { return e.Decision.RetryAfter }
+
+// A TokenError reports the rejection of a presented token that a store
+// found: it names the token (by ID and hint, never its secret or hash) so
+// logs and decision hooks can trace the rejection. Err is the reason: one
+// of [ErrUnknown] (an org token presented in another org, or in no org on
+// a multi-tenant Validator), [ErrRevoked], [ErrExpired], [ErrIdle],
+// [ErrIPNotAllowed], [ErrForbidden] or a [*RateLimitError]; errors.Is and
+// errors.As see it through Unwrap. Never show a TokenError's text to the
+// client: the ID tells an attacker that the token exists.
+type TokenError struct {
+	TokenID string
+	Hint    string
+	// API and Access are what the request needed, set when the token (or
+	// its user) lacked that access level to that API.
+	API    string
+	Access Access
+	Err    error
+}
+
+// Error returns "apitoken: token <id>: <reason>".
+func (e *TokenError) Error() string {
+	msg := "apitoken: token " + e.TokenID + ": " + e.Err.Error()
+	if e.Access > AccessNone {
+		msg += " (needs " + e.Access.String() + " access to " + strconv.Quote(e.API) + ")"
+	}
+	return msg
+}
+
+// Unwrap returns the reason.
+func (e *TokenError) Unwrap() error { return e.Err }

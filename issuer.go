@@ -109,6 +109,7 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 		Resources:   slices.Clone(spec.Resources),
 		Metadata:    maps.Clone(spec.Metadata),
 		CreatedAt:   now,
+		IssuedAt:    now,
 		UpdatedAt:   now,
 		Version:     1,
 	}
@@ -121,7 +122,7 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 	}
 	t.IPFilter = IPFilter{Name: spec.IPFilter, Prefixes: slices.Clone(spec.IPPrefixes)}
 	life := is.pol.resolveLifetime(spec.Lifetime)
-	if err := is.pol.checkLifetime(life, now); err != nil {
+	if err := is.pol.checkLifetime(life, now, now); err != nil {
 		return Secret{}, nil, err
 	}
 	t.ExpiresAt = life.ExpiresAt(now)
@@ -256,7 +257,7 @@ func (is *Issuer) checkEscalation(t *Token, p *Principal) error {
 			return policyErr("NoEscalation", fmt.Sprintf("issuer lacks %s access to %q", want, api))
 		}
 	}
-	if p.limitsResources() {
+	if len(p.Resources) > 0 {
 		if len(t.Resources) == 0 {
 			return policyErr("NoEscalation", "issuer is limited to some resources; so must the token be")
 		}
@@ -324,23 +325,30 @@ type Patch struct {
 	// IssuedBy, when set, is who asks; the result may not exceed its
 	// privileges.
 	IssuedBy *Principal
+	// IfVersion, when nonzero, makes the update conditional: it applies
+	// only if the stored token's Version still equals IfVersion (the
+	// version the caller last saw, as an HTTP If-Match would say), and
+	// fails with [ErrConflict] otherwise, changing nothing.
+	IfVersion int64
 }
 
 // maxRetries bounds the optimistic-concurrency retries of a read-modify-write.
 const maxRetries = 5
 
 // Update applies p to the token with the given ID and returns the stored
-// result. Errors: [ErrNotFound]; [ErrRevoked] or [ErrExpired] for a token
-// that can no longer be modified; a [*PolicyError] if the result breaks the
-// policy; [ErrConflict] if concurrent writers kept winning. Nothing changes
-// on error. The patch's slices and maps are copied.
+// result. A new Lifetime counts from now, but the expiry it gives may not
+// pass the secret's issue ([Token.IssuedAt]) plus the policy's MaxLifetime,
+// so no renewal keeps one secret alive longer than the maximum; only
+// [Issuer.Regenerate] starts a new one. Errors: [ErrNotFound]; [ErrRevoked]
+// or [ErrExpired] for a token that can no longer be modified (expired under
+// the current policy: delete it and issue a new one); a [*PolicyError] if
+// the result breaks the policy; [ErrConflict] if p.IfVersion is not the
+// stored version, or if concurrent writers kept winning. Nothing changes on
+// error. The patch's slices and maps are copied.
 func (is *Issuer) Update(ctx context.Context, id string, p Patch) (*Token, error) {
-	return is.modify(ctx, "update", id, func(t *Token, now time.Time) error {
-		if t.Revoked() {
-			return ErrRevoked
-		}
-		if t.Expired(now) {
-			return ErrExpired
+	return is.modify(ctx, "update", id, p.IfVersion, func(t *Token, now time.Time) error {
+		if err := is.modifiable(t, now); err != nil {
+			return err
 		}
 		if p.Name != nil {
 			t.Name = *p.Name
@@ -372,7 +380,7 @@ func (is *Issuer) Update(ctx context.Context, id string, p Patch) (*Token, error
 		}
 		if p.Lifetime != nil {
 			life := is.pol.resolveLifetime(*p.Lifetime)
-			if err := is.pol.checkLifetime(life, now); err != nil {
+			if err := is.pol.checkLifetime(life, now, t.SecretIssuedAt()); err != nil {
 				return err
 			}
 			t.ExpiresAt = life.ExpiresAt(now)
@@ -381,13 +389,29 @@ func (is *Issuer) Update(ctx context.Context, id string, p Patch) (*Token, error
 	})
 }
 
+// modifiable reports why t, an expired or revoked token, can no longer be
+// modified (frozen: only Delete and listing still work).
+func (is *Issuer) modifiable(t *Token, now time.Time) error {
+	if t.Revoked() {
+		return ErrRevoked
+	}
+	if at := is.pol.expiry(t); !at.IsZero() && !now.Before(at) {
+		return ErrExpired
+	}
+	return nil
+}
+
 // modify reads the token, applies change and writes it back with a version
-// check, retrying on conflicts.
-func (is *Issuer) modify(ctx context.Context, op, id string, change func(t *Token, now time.Time) error) (*Token, error) {
+// check, retrying on conflicts unless ifVersion (nonzero) makes the write
+// conditional on the version the caller saw.
+func (is *Issuer) modify(ctx context.Context, op, id string, ifVersion int64, change func(t *Token, now time.Time) error) (*Token, error) {
 	for range maxRetries {
 		t, err := is.store.Get(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
+		}
+		if ifVersion != 0 && t.Version != ifVersion {
+			return nil, fmt.Errorf("apitoken: %s: %w: token %s is at version %d, not %d", op, ErrConflict, id, t.Version, ifVersion)
 		}
 		now := is.cfg.clock().UTC()
 		if err := change(t, now); err != nil {
@@ -398,7 +422,7 @@ func (is *Issuer) modify(ctx context.Context, op, id string, change func(t *Toke
 		if err == nil {
 			return t, nil
 		}
-		if !errors.Is(err, ErrConflict) {
+		if !errors.Is(err, ErrConflict) || ifVersion != 0 {
 			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
 		}
 	}
@@ -408,7 +432,10 @@ func (is *Issuer) modify(ctx context.Context, op, id string, change func(t *Toke
 // RegenerateOption configures [Issuer.Regenerate].
 type RegenerateOption func(*regenerate)
 
-type regenerate struct{ grace time.Duration }
+type regenerate struct {
+	grace     time.Duration
+	ifVersion int64
+}
 
 // WithGrace keeps the replaced secret valid for d after regeneration (capped
 // at its old expiry), so clients can switch over without downtime.
@@ -416,36 +443,53 @@ func WithGrace(d time.Duration) RegenerateOption {
 	return func(r *regenerate) { r.grace = d }
 }
 
+// WithIfVersion makes the regeneration conditional on the token's stored
+// Version still being version (the one the caller last saw, as an HTTP
+// If-Match would say): otherwise it fails with [ErrConflict], returns no
+// secret and changes nothing. Of many callers conditioned on one version,
+// exactly one succeeds.
+func WithIfVersion(version int64) RegenerateOption {
+	return func(r *regenerate) { r.ifVersion = version }
+}
+
 // Regenerate gives the token a new secret and a new expiry (lifetime from
 // now; zero means the policy default), keeping its ID and settings, and
 // returns the new plaintext once. With [WithGrace] the previous secret keeps
-// working for the grace period; otherwise it stops at once. An expired token
-// may be regenerated (its old secret gets no grace); a revoked one may not
-// ([ErrRevoked]). Regenerating counts as a use for the idle timeout. Errors:
-// [ErrNotFound], [ErrRevoked], a [*PolicyError] for the lifetime or a
+// working for the grace period; otherwise it stops at once. A token keeps
+// at most one previous secret: regenerating again during a grace period
+// ends the first rotation's old secret at once, and only the secret just
+// replaced gets the new grace. Concurrent regenerations each replace the
+// secret in turn, so exactly one secret (the last) stays live; with
+// [WithIfVersion] only the first of them succeeds. An expired or revoked
+// token is frozen: Regenerate fails with [ErrExpired] or [ErrRevoked]
+// (delete it and issue a new one). Regenerating counts as a use for the
+// idle timeout, and the new secret's IssuedAt is now. Errors: [ErrNotFound],
+// [ErrRevoked], [ErrExpired], a [*PolicyError] for the lifetime or a
 // negative grace, [ErrRandom], [ErrConflict] or the store's error.
 func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts ...RegenerateOption) (Secret, *Token, error) {
 	var r regenerate
 	for _, o := range opts {
-		o(&r)
+		if o != nil {
+			o(&r)
+		}
 	}
 	if r.grace < 0 {
 		return Secret{}, nil, policyErr("Grace", "negative grace period")
 	}
 	life = is.pol.resolveLifetime(life)
 	var secret Secret
-	t, err := is.modify(ctx, "regenerate", id, func(t *Token, now time.Time) error {
-		if t.Revoked() {
-			return ErrRevoked
+	t, err := is.modify(ctx, "regenerate", id, r.ifVersion, func(t *Token, now time.Time) error {
+		if err := is.modifiable(t, now); err != nil {
+			return err
 		}
-		if err := is.pol.checkLifetime(life, now); err != nil {
+		if err := is.pol.checkLifetime(life, now, now); err != nil {
 			return err
 		}
 		t.PrevHash, t.PrevExpiresAt = Hash{}, time.Time{}
-		if r.grace > 0 && !t.Expired(now) {
+		if r.grace > 0 {
 			t.PrevHash, t.PrevExpiresAt = t.Hash, now.Add(r.grace)
-			if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(t.PrevExpiresAt) {
-				t.PrevExpiresAt = t.ExpiresAt
+			if at := is.pol.expiry(t); !at.IsZero() && at.Before(t.PrevExpiresAt) {
+				t.PrevExpiresAt = at
 			}
 		}
 		var err error
@@ -453,6 +497,7 @@ func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts
 			return err
 		}
 		t.ExpiresAt = life.ExpiresAt(now)
+		t.IssuedAt = now
 		t.LastUsedAt = now
 		return nil
 	})
@@ -472,13 +517,15 @@ func (is *Issuer) Revoke(ctx context.Context, id string) error {
 	return nil
 }
 
-// RevokeAll revokes every token of the owner (a user or an org) and returns
-// how many it revoked.
-func (is *Issuer) RevokeAll(ctx context.Context, ownerID string) (int, error) {
-	if ownerID == "" {
-		return 0, policyErr("OwnerID", "required")
+// RevokeAll revokes every token of owner (a user's, [UserOwner], or an
+// org's, [OrgOwner]: user "42" and org "42" are different owners) and
+// returns how many it revoked. Errors: a [*PolicyError] (rule "Owner") for
+// an owner without a valid kind or ID, or the store's error.
+func (is *Issuer) RevokeAll(ctx context.Context, owner Owner) (int, error) {
+	if owner.ID == "" || (owner.Kind != KindUser && owner.Kind != KindOrg) {
+		return 0, policyErr("Owner", "want UserOwner(id) or OrgOwner(id)")
 	}
-	n, err := is.store.RevokeAll(ctx, ownerID, is.cfg.clock().UTC())
+	n, err := is.store.RevokeAll(ctx, owner, is.cfg.clock().UTC())
 	if err != nil {
 		return n, fmt.Errorf("apitoken: revoke all: %w", err)
 	}
@@ -542,7 +589,7 @@ func (is *Issuer) Rehash(ctx context.Context, presented string) error {
 			return nil
 		}
 		id, current := t.ID, is.hash.sum(0, s.Reveal())
-		_, err = is.modify(ctx, "rehash", id, func(t *Token, _ time.Time) error {
+		_, err = is.modify(ctx, "rehash", id, 0, func(t *Token, _ time.Time) error {
 			switch {
 			case equal(t.Hash, h):
 				t.Hash = current

@@ -301,7 +301,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	if p.RateLimit.Limit.Rate > 0 {
-		m.rateLimitHeaders(w.Header(), p.RateLimit, p.decidedAt, a.rateLimit[:])
+		m.rateLimitHeaders(w.Header(), p.RateLimit, time.Time{}, a.rateLimit[:])
 	}
 	if m.observe != nil {
 		out.Principal = p
@@ -431,7 +431,7 @@ func (m *middleware) fail(w http.ResponseWriter, r *http.Request, out Outcome, e
 		f.Status, f.Code = http.StatusForbidden, CodeInsufficientScope
 	case errors.As(err, &rl):
 		f.Status, f.RetryAfter, f.RateLimit = http.StatusTooManyRequests, rl.Decision.RetryAfter, rl.Decision
-		m.rateLimitHeaders(w.Header(), rl.Decision, rl.decidedAt, nil)
+		m.rateLimitHeaders(w.Header(), rl.Decision, time.Time{}, nil)
 	default: // store, directory or limiter down; closed validator
 		f.Status, f.RetryAfter = http.StatusServiceUnavailable, m.retryOutage
 	}

@@ -30,6 +30,7 @@ type config struct {
 	batchSize     int
 	pruneMargin   time.Duration
 	flushFirst    *Validator
+	tenant        string
 }
 
 func newConfig(service string, allowed []string, opts []Option) (*config, error) {
@@ -169,6 +170,25 @@ func WithUsers(d Directory) Option {
 			return fmt.Errorf("nil Directory")
 		}
 		c.users = d
+		return nil
+	}}
+}
+
+// WithSingleTenant makes the Validator single-tenant: org is the one org
+// its requests act in, so a [Request] with an empty Org acts in org (a
+// request naming another org still acts there). Without it a Validator is
+// multi-tenant: every request must name its org, and no org token works in
+// a request that names none (it fails as [ErrUnknown], as a token of
+// another org does), so a route that forgot to supply the org fails closed.
+// org must not be empty.
+//
+// Taken by NewValidator.
+func WithSingleTenant(org string) Option {
+	return Option{"WithSingleTenant", func(c *config) error {
+		if org == "" {
+			return fmt.Errorf("empty org (name the one org the requests act in)")
+		}
+		c.tenant = org
 		return nil
 	}}
 }

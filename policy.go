@@ -405,7 +405,7 @@ func (c *policy) checkEverywhen(l Lifetime) error {
 	for m := range 48 {
 		first := time.Date(2028, time.Month(1+m), 1, 0, 0, 0, 0, time.UTC)
 		for _, at := range []time.Time{first, first.AddDate(0, 1, -1)} {
-			if err := c.checkLifetime(l, at); err != nil {
+			if err := c.checkLifetime(l, at, at); err != nil {
 				return err
 			}
 		}
@@ -413,9 +413,10 @@ func (c *policy) checkEverywhen(l Lifetime) error {
 	return nil
 }
 
-// checkLifetime reports whether l (already resolved, not zero) is allowed for
-// a token created at now.
-func (c *policy) checkLifetime(l Lifetime, now time.Time) error {
+// checkLifetime reports whether l (already resolved, not zero), counted
+// from now, is allowed for a token whose secret was issued at issued: the
+// expiry may not pass issued plus MaxLifetime.
+func (c *policy) checkLifetime(l Lifetime, now, issued time.Time) error {
 	if !l.valid() {
 		return policyErr("Lifetime", "invalid lifetime (at most 100 years)")
 	}
@@ -431,8 +432,12 @@ func (c *policy) checkLifetime(l Lifetime, now time.Time) error {
 		}
 		return policyErr("AllowedLifetimes", "lifetime "+l.String()+" is not one of "+strings.Join(names, ", "))
 	}
-	if c.maxLifetime.Expires() && l.Expires() && l.ExpiresAt(now).After(c.maxLifetime.ExpiresAt(now)) {
-		return policyErr("MaxLifetime", "lifetime "+l.String()+" exceeds the maximum "+c.maxLifetime.String())
+	if c.maxLifetime.Expires() && l.Expires() && l.ExpiresAt(now).After(c.maxLifetime.ExpiresAt(issued)) {
+		if now.Equal(issued) {
+			return policyErr("MaxLifetime", "lifetime "+l.String()+" exceeds the maximum "+c.maxLifetime.String())
+		}
+		return policyErr("MaxLifetime", "lifetime "+l.String()+" from now would end after the secret's issue plus the maximum "+
+			c.maxLifetime.String()+" (regenerate the token for a new secret)")
 	}
 	return nil
 }
@@ -506,6 +511,61 @@ func (c *policy) access(roles []string, grants Grants, api string) Access {
 	return a
 }
 
+// expiry returns when t stops working under the current policy: its own
+// expiry, or its secret's issue plus MaxLifetime if that comes first. Under
+// RequireExpiry with no MaxLifetime, a token without an expiry has expired
+// at its secret's issue. Zero: never.
+func (c *policy) expiry(t *Token) time.Time {
+	at := t.ExpiresAt
+	if c.maxLifetime.Expires() {
+		if limit := c.maxLifetime.ExpiresAt(t.SecretIssuedAt()); at.IsZero() || limit.Before(at) {
+			at = limit
+		}
+	}
+	if at.IsZero() && c.requireExpiry {
+		at = t.SecretIssuedAt()
+	}
+	return at
+}
+
+// narrow returns the effective roles and grants of a user who holds
+// userRoles and userGrants through a token narrowed to tokRoles and
+// tokGrants: the token's roles that the user's privileges cover, and for
+// every API either side names (and AllAPIs) the lower of the two levels.
+func (c *policy) narrow(userRoles []string, userGrants Grants, tokRoles []string, tokGrants Grants) ([]string, Grants) {
+	var roles []string
+	for _, r := range tokRoles {
+		g, ok := c.roles[r]
+		if !ok {
+			continue
+		}
+		covered := slices.Contains(userRoles, r)
+		if !covered {
+			covered = true
+			for api, level := range g {
+				if c.access(userRoles, userGrants, api) < level {
+					covered = false
+					break
+				}
+			}
+		}
+		if covered {
+			roles = append(roles, r)
+		}
+	}
+	apis := c.apis(userRoles, userGrants)
+	for _, api := range c.apis(tokRoles, tokGrants) {
+		if !slices.Contains(apis, api) {
+			apis = append(apis, api)
+		}
+	}
+	grants := make(Grants, len(apis))
+	for _, api := range apis {
+		grants[api] = min(c.access(userRoles, userGrants, api), c.access(tokRoles, tokGrants, api))
+	}
+	return roles, grants
+}
+
 // apis returns every API name roles and grants mention, plus AllAPIs.
 func (c *policy) apis(roles []string, grants Grants) []string {
 	set := map[string]struct{}{AllAPIs: {}}
@@ -520,11 +580,16 @@ func (c *policy) apis(roles []string, grants Grants) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// allowsIP reports whether addr passes filter f. A filter naming a policy
-// filter that no longer exists allows nothing (fails closed).
+// allowsIP reports whether addr passes filter f under the current policy.
+// A filter naming a policy filter that no longer exists allows nothing
+// (fails closed), as do no filter under RequireIPFilter and inline prefixes
+// the policy no longer allows.
 func (c *policy) allowsIP(f IPFilter, addr netip.Addr) bool {
 	if f.IsZero() {
-		return true
+		return !c.requireIPFilter
+	}
+	if f.Name == "" && !c.allowInlineIP {
+		return false
 	}
 	if !addr.IsValid() {
 		return false

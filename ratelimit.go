@@ -73,6 +73,9 @@ type Decision struct {
 	Remaining int
 	// ResetAt is when the bucket will be full again.
 	ResetAt time.Time
+	// ResetAfter is how long after the decision the bucket is full again
+	// (ResetAt less the decision's instant), for RateLimit response headers.
+	ResetAfter time.Duration
 	// RetryAfter is how long to wait before one request is allowed; zero
 	// when Allowed.
 	RetryAfter time.Duration
@@ -171,11 +174,11 @@ func (l *LocalLimiter) AllowN(key LimitKey, limit Limit, now time.Time, n int) (
 		}
 	}
 	s.mu.Unlock()
+	reset := max(tat, t)
 	if d.Allowed {
-		d.ResetAt = time.Unix(0, newTAT)
-	} else {
-		d.ResetAt = time.Unix(0, max(tat, t))
+		reset = newTAT
 	}
+	d.ResetAt, d.ResetAfter = time.Unix(0, reset), time.Duration(reset-t)
 	return d, nil
 }
 

@@ -23,7 +23,7 @@ type Store interface {
 	// Create stores a new token. It fails with ErrConflict if a token with
 	// the same ID exists or if t.Hash (or a nonzero t.PrevHash) equals the
 	// Hash or PrevHash of any stored token. If maxPerOwner > 0 and the owner
-	// already has maxPerOwner live tokens (not revoked, and not expired at
+	// (t.Owner(): kind and ID) already has maxPerOwner live tokens (not revoked, and not expired at
 	// t.CreatedAt), it fails with ErrTooManyTokens and stores nothing; the
 	// count and the insert are one atomic step. t.Version is stored as given.
 	Create(ctx context.Context, t *Token, maxPerOwner int) error
@@ -50,9 +50,9 @@ type Store interface {
 	Revoke(ctx context.Context, id string, at time.Time) error
 
 	// RevokeAll revokes, in one atomic step and as Revoke does, every not
-	// yet revoked token whose OwnerID is ownerID, and returns how many it
-	// revoked.
-	RevokeAll(ctx context.Context, ownerID string, at time.Time) (int, error)
+	// yet revoked token of owner (its Kind and ID both equal: user "42" and
+	// org "42" are different owners), and returns how many it revoked.
+	RevokeAll(ctx context.Context, owner Owner, at time.Time) (int, error)
 
 	// Delete removes the token. A missing token is ErrNotFound.
 	Delete(ctx context.Context, id string) error
@@ -80,11 +80,33 @@ type Store interface {
 	Prune(ctx context.Context, r PruneRequest) (int, error)
 }
 
+// Owner names whom tokens belong to: a user (Kind [KindUser], ID the user
+// ID) or an org (Kind [KindOrg], ID the org ID). User IDs and org IDs are
+// separate namespaces. The zero Owner names nobody.
+type Owner struct {
+	Kind Kind
+	ID   string
+}
+
+// UserOwner returns the Owner of user id's tokens.
+func UserOwner(id string) Owner { return Owner{Kind: KindUser, ID: id} }
+
+// OrgOwner returns the Owner of org id's tokens.
+func OrgOwner(id string) Owner { return Owner{Kind: KindOrg, ID: id} }
+
+// IsZero reports whether o is the zero Owner.
+func (o Owner) IsZero() bool { return o == Owner{} }
+
+// String returns "user:<id>" or "org:<id>".
+func (o Owner) String() string { return o.Kind.String() + ":" + o.ID }
+
 // Filter selects tokens for [Store.List]. Zero fields match everything.
 type Filter struct {
-	OwnerID string
-	OrgID   string
-	Kind    Kind
+	// Owner selects one owner's tokens: its Kind and ID must both match
+	// (user "42" and org "42" are different owners).
+	Owner Owner
+	OrgID string
+	Kind  Kind
 	// Limit is the page size; see [Filter.PageSize].
 	Limit int
 	// Cursor continues a previous List; empty starts at the beginning.
@@ -129,9 +151,9 @@ func (r PruneRequest) Matches(t *Token) bool {
 		(!t.RevokedAt.IsZero() && t.RevokedAt.Before(r.EndedBefore))
 }
 
-// Matches reports whether t matches f's OwnerID, OrgID and Kind.
+// Matches reports whether t matches f's Owner, OrgID and Kind.
 func (f Filter) Matches(t *Token) bool {
-	return (f.OwnerID == "" || t.OwnerID == f.OwnerID) &&
+	return (f.Owner.IsZero() || t.Owner() == f.Owner) &&
 		(f.OrgID == "" || t.OrgID == f.OrgID) &&
 		(f.Kind == 0 || t.Kind == f.Kind)
 }
@@ -210,6 +232,14 @@ type LookupLimiter interface {
 	// revoked or expired token). The budget is shared with Allow under the
 	// same key.
 	GetByHashAllow(ctx context.Context, h Hash, defaults LimitDefaults, now time.Time) (*Token, *Decision, error)
+
+	// Refund gives back one request that Allow or GetByHashAllow took from
+	// key's budget under limit: the bucket gains one request, never more
+	// than it holds when full. The Validator calls it when a request it
+	// charged in GetByHashAllow is then denied (idle, IP, role, access,
+	// resource), so a denied request costs no budget. Refunding a key with
+	// no state (a full bucket) changes nothing and is no error.
+	Refund(ctx context.Context, key LimitKey, limit Limit, now time.Time) error
 }
 
 // LimitDefaults are the policy's limits, for [LookupLimiter] and

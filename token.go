@@ -177,7 +177,11 @@ type Token struct {
 	// only); nil otherwise.
 	Sealed []byte `json:"-"`
 
-	CreatedAt  time.Time `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
+	// IssuedAt is when the current secret was issued (by Issue or
+	// Regenerate); the policy's MaxLifetime counts from it. Zero (a record
+	// from before this field) means CreatedAt.
+	IssuedAt   time.Time `json:"issued_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	ExpiresAt  time.Time `json:"expires_at,omitzero"`   // zero: never
 	LastUsedAt time.Time `json:"last_used_at,omitzero"` // zero: never used
@@ -204,6 +208,18 @@ func (t *Token) Clone() *Token {
 	c.Metadata = maps.Clone(t.Metadata)
 	c.Sealed = slices.Clone(t.Sealed)
 	return &c
+}
+
+// Owner returns whom t belongs to: its Kind and OwnerID.
+func (t *Token) Owner() Owner { return Owner{Kind: t.Kind, ID: t.OwnerID} }
+
+// SecretIssuedAt returns when t's current secret was issued: IssuedAt, or
+// CreatedAt for a record without it.
+func (t *Token) SecretIssuedAt() time.Time {
+	if t.IssuedAt.IsZero() {
+		return t.CreatedAt
+	}
+	return t.IssuedAt
 }
 
 // Revoked reports whether t has been revoked.

@@ -23,8 +23,9 @@ type Request struct {
 	IP netip.Addr
 	// Org is the org the request acts in. An org token works only in its
 	// own org; a user token works where the Directory gives its user
-	// access. Empty skips the org check for org tokens and asks the
-	// Directory about "" for user tokens.
+	// access. Empty means the Validator's single tenant (see
+	// [WithSingleTenant]); on a multi-tenant Validator a request with no
+	// org is one no org token works in.
 	Org string
 	// API and Access are the API called and the level it needs; AccessNone
 	// skips the access check.
@@ -47,16 +48,15 @@ type Membership struct {
 // never outlives its user's access. Implementations must be safe for
 // concurrent use and fast: Member runs on every validation of a user token.
 type Directory interface {
-	// Member returns the user's privileges in org (org may be ""). A user
-	// who does not exist, is disabled or has no access to org is
-	// ErrNotFound; any other error is a failure to answer.
+	// Member returns the user's privileges in org. A user who does not
+	// exist, is disabled or has no access to org is ErrNotFound; any other
+	// error is a failure to answer.
 	Member(ctx context.Context, userID, org string) (Membership, error)
 }
 
 // Principal is who a validated token acts for, with its effective
 // privileges. Its slices and maps may be shared with the store's snapshot:
-// treat them as read-only. Use the methods for access decisions; they also
-// apply a user token's own narrowing.
+// treat them as read-only. Use the methods for access decisions.
 type Principal struct {
 	TokenID string
 	Hint    string
@@ -65,15 +65,22 @@ type Principal struct {
 	OwnerID string
 	// UserID is the user of a user token; empty for org tokens.
 	UserID string
-	// OrgID is the org the request acts in (Request.Org, or an org token's
-	// own org).
+	// OrgID is the org the request acts in (Request.Org, the single
+	// tenant's org, or an org token's own org).
 	OrgID string
-	// Roles, Grants and Resources are the privileges: the token's for org
-	// tokens, the user's current ones for user tokens.
+	// Roles, Grants and Resources are the effective privileges: the
+	// token's for org tokens; for user tokens, the user's current ones,
+	// narrowed by the token's own roles, grants and resources when it has
+	// any. A narrowing role is kept if the user's privileges cover it; the
+	// grants are then the lower of the user's and the token's level for
+	// every API either names (and "*"). Empty Resources means all.
 	Roles     []string
 	Grants    Grants
 	Resources []string
 	Metadata  map[string]string
+	// ExpiresAt is when the token stops working under the current policy
+	// (its expiry, or its secret's issue plus the policy's MaxLifetime if
+	// that comes first); zero: never.
 	ExpiresAt time.Time
 	// KeyOutdated is set when the token matched under an older hash key;
 	// pass the presented token to [Issuer.Rehash].
@@ -82,59 +89,37 @@ type Principal struct {
 	// RateLimit response headers); zero when no limit applies.
 	RateLimit Decision
 
-	scope     *Token    // a user token's own narrowing, or nil
-	pol       *policy   // the validator's policy, or nil for host-built principals
-	decidedAt time.Time // when RateLimit was decided, for the response headers
+	pol *policy // the validator's policy, or nil for host-built principals
 }
 
 // scratch holds the Tokens a HashReader store reads into. A Principal keeps
-// the token's strings and shared slices, never the Token itself (a user
-// token's narrowing is copied), so each goes back after one validation. The
-// next read overwrites every field, so they are not cleared.
+// the token's strings and shared slices, never the Token itself, so each
+// goes back after one validation. The next read overwrites every field, so
+// they are not cleared.
 var scratch = sync.Pool{New: func() any { return new(Token) }}
 
 // Access returns the level p has for api: the highest its roles and grants
-// give, and for a user token no more than the token itself allows.
+// give.
 func (p *Principal) Access(api string) Access {
 	return p.accessUnder(p.pol, api)
 }
 
 func (p *Principal) accessUnder(pol *policy, api string) Access {
+	if p.pol != nil {
+		pol = p.pol
+	}
 	if pol == nil {
 		pol = &policy{}
 	}
-	a := pol.access(p.Roles, p.Grants, api)
-	if s := p.scope; s != nil && (len(s.Roles) > 0 || len(s.Grants) > 0) {
-		a = min(a, pol.access(s.Roles, s.Grants, api))
-	}
-	return a
+	return pol.access(p.Roles, p.Grants, api)
 }
 
-// HasRole reports whether p holds role (and, for a user token that lists
-// roles, whether the token keeps it).
-func (p *Principal) HasRole(role string) bool {
-	if !slices.Contains(p.Roles, role) {
-		return false
-	}
-	if s := p.scope; s != nil && len(s.Roles) > 0 {
-		return slices.Contains(s.Roles, role)
-	}
-	return true
-}
+// HasRole reports whether p holds role.
+func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 
 // AllowsResource reports whether p may act on resource.
 func (p *Principal) AllowsResource(resource string) bool {
-	if len(p.Resources) > 0 && !slices.Contains(p.Resources, resource) {
-		return false
-	}
-	if s := p.scope; s != nil && len(s.Resources) > 0 {
-		return slices.Contains(s.Resources, resource)
-	}
-	return true
-}
-
-func (p *Principal) limitsResources() bool {
-	return len(p.Resources) > 0 || (p.scope != nil && len(p.scope.Resources) > 0)
+	return len(p.Resources) == 0 || slices.Contains(p.Resources, resource)
 }
 
 // Validator checks presented tokens: the hot path. Use [NewValidator]; the
@@ -171,10 +156,13 @@ type pendingShard struct {
 
 // NewValidator returns a Validator reading tokens from store under policy.
 // It takes the options WithHashKeys, WithClock, WithLimiter, WithUsers,
-// WithFlushInterval and WithLogger. It starts no goroutine. Given a store
+// WithFlushInterval, WithLogger and WithSingleTenant; without
+// WithSingleTenant it is multi-tenant. It starts no goroutine. Given a store
 // that implements [LookupLimiter] as its own limiter (WithLimiter(store)),
-// it looks up and rate-limits in one store round trip; the budget is then
-// charged before the IP and access checks. Given a [HashReader] store it
+// it looks up and rate-limits in one store round trip; a request that is
+// then denied (idle, IP, role, access, resource, user directory) gets its
+// request back with [LookupLimiter.Refund], a second round trip on that
+// path only, so on every store a denied request costs no budget. Given a [HashReader] store it
 // reads tokens into reused Tokens, and given a [UseMarker] store it writes
 // uses at once. An invalid policy is a [*PolicyError]; a bad option is an
 // error naming it.
@@ -182,7 +170,7 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 	if store == nil {
 		return nil, errors.New("apitoken: NewValidator: nil Store")
 	}
-	cfg, err := newConfig("NewValidator", []string{"WithHashKeys", "WithClock", "WithLimiter", "WithUsers", "WithFlushInterval", "WithLogger"}, opts)
+	cfg, err := newConfig("NewValidator", []string{"WithHashKeys", "WithClock", "WithLimiter", "WithUsers", "WithFlushInterval", "WithLogger", "WithSingleTenant"}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -214,15 +202,35 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 // [ErrUnknown], [ErrRevoked], [ErrExpired], [ErrIdle], [ErrIPNotAllowed],
 // [ErrForbidden] or a [*RateLimitError] (matching [ErrRateLimited]); with an
 // error wrapping [ErrStoreUnavailable] if the store, directory or limiter
-// cannot answer (never success); and with [ErrClosed] after Close. The
-// returned Principal is the caller's; see its doc about shared slices.
+// cannot answer (never success); and with [ErrClosed] after Close. Once a
+// stored token was found, the error is a [*TokenError] naming it. The
+// current policy applies to every token, whenever it was issued: a shorter
+// MaxLifetime, RequireExpiry, RequireIPFilter, a changed named IP filter,
+// inline IP filters no longer allowed or a removed role take effect on the
+// next validation. The returned Principal is the caller's; see its doc
+// about shared slices.
 func (v *Validator) Validate(ctx context.Context, presented string, req Request) (*Principal, error) {
 	return v.validate(ctx, presented, req, nil)
 }
 
+// ValidateInto is Validate writing the principal into p instead of
+// allocating one, for callers that allocate it together with other
+// per-request state (as package httpauth does with its request context).
+// On error p is unspecified.
+func (v *Validator) ValidateInto(ctx context.Context, presented string, req Request, p *Principal) error {
+	if p == nil {
+		return errors.New("apitoken: ValidateInto: nil Principal")
+	}
+	_, err := v.validate(ctx, presented, req, p)
+	return err
+}
+
+// SingleTenant reports the org of a single-tenant Validator (see
+// [WithSingleTenant]); ok is false for a multi-tenant one.
+func (v *Validator) SingleTenant() (org string, ok bool) { return v.cfg.tenant, v.cfg.tenant != "" }
+
 // validate is Validate, writing the principal into p, or into a new one
-// (the one allocation) when p is nil. The middleware passes a p that shares
-// one allocation with the request's context.
+// (the one allocation) when p is nil.
 func (v *Validator) validate(ctx context.Context, presented string, req Request, p *Principal) (*Principal, error) {
 	if v.closed.Load() {
 		return nil, ErrClosed
@@ -241,18 +249,23 @@ func (v *Validator) validate(ctx context.Context, presented string, req Request,
 	if err != nil {
 		return nil, err
 	}
-	if t.Kind == KindOrg && req.Org != "" && req.Org != t.OrgID {
-		return nil, ErrUnknown // from another org, a foreign token does not exist
+	org := req.Org
+	if org == "" {
+		org = v.cfg.tenant
 	}
+	expiresAt := v.pol.expiry(t)
 	switch {
+	case t.Kind == KindOrg && t.OrgID != org:
+		// From another org (or from none), a foreign token does not exist.
+		return nil, v.reject(ctx, t, d, now, ErrUnknown)
 	case t.Revoked():
-		return nil, ErrRevoked
-	case t.Expired(now), usedPrev && !now.Before(t.PrevExpiresAt):
-		return nil, ErrExpired
+		return nil, v.reject(ctx, t, d, now, ErrRevoked)
+	case !expiresAt.IsZero() && !now.Before(expiresAt), usedPrev && !now.Before(t.PrevExpiresAt):
+		return nil, v.reject(ctx, t, d, now, ErrExpired)
 	case v.idle(t, now):
-		return nil, ErrIdle
+		return nil, v.reject(ctx, t, d, now, ErrIdle)
 	case !v.pol.allowsIP(t.IPFilter, req.IP):
-		return nil, ErrIPNotAllowed
+		return nil, v.reject(ctx, t, d, now, ErrIPNotAllowed)
 	}
 	if p == nil {
 		p = new(Principal)
@@ -260,22 +273,24 @@ func (v *Validator) validate(ctx context.Context, presented string, req Request,
 	*p = Principal{
 		TokenID: t.ID, Hint: t.Hint, Name: t.Name, Kind: t.Kind, OwnerID: t.OwnerID,
 		OrgID: t.OrgID, Roles: t.Roles, Grants: t.Grants, Resources: t.Resources,
-		Metadata: t.Metadata, ExpiresAt: t.ExpiresAt, KeyOutdated: key > 0, pol: v.pol,
+		Metadata: t.Metadata, ExpiresAt: expiresAt, KeyOutdated: key > 0, pol: v.pol,
 	}
 	if t.Kind == KindUser {
-		if err := v.member(ctx, p, t, req.Org); err != nil {
-			return nil, err
-		}
-		if p.scope != nil && p.scope == dst {
-			c := *dst
-			p.scope = &c
+		if err := v.member(ctx, p, t, org); err != nil {
+			if errors.Is(err, ErrStoreUnavailable) {
+				v.refund(ctx, t, d, now)
+				return nil, err
+			}
+			return nil, v.reject(ctx, t, d, now, err)
 		}
 	}
 	if req.Access > AccessNone && p.Access(req.API) < req.Access {
-		return nil, ErrForbidden
+		err := v.reject(ctx, t, d, now, ErrForbidden)
+		err.API, err.Access = req.API, req.Access
+		return nil, err
 	}
 	if req.Resource != "" && !p.AllowsResource(req.Resource) {
-		return nil, ErrForbidden
+		return nil, v.reject(ctx, t, d, now, ErrForbidden)
 	}
 	if now.Sub(t.LastUsedAt) >= v.cfg.flushInterval { // else the store has a use recent enough
 		v.recordUse(ctx, t, now)
@@ -290,12 +305,36 @@ func (v *Validator) validate(ctx context.Context, presented string, req Request,
 		}
 	}
 	if limited {
-		if !dec.Allowed {
-			return nil, &RateLimitError{Decision: dec, decidedAt: now}
+		if dec.ResetAfter == 0 && dec.ResetAt.After(now) {
+			dec.ResetAfter = dec.ResetAt.Sub(now)
 		}
-		p.RateLimit, p.decidedAt = dec, now
+		if !dec.Allowed {
+			return nil, &TokenError{TokenID: t.ID, Hint: t.Hint, Err: &RateLimitError{Decision: dec}}
+		}
+		p.RateLimit = dec
 	}
 	return p, nil
+}
+
+// reject returns the rejection of the found token t for reason, after
+// giving back the request a combined lookup charged (d), so a denied
+// request costs no budget.
+func (v *Validator) reject(ctx context.Context, t *Token, d *Decision, now time.Time, reason error) *TokenError {
+	v.refund(ctx, t, d, now)
+	return &TokenError{TokenID: t.ID, Hint: t.Hint, Err: reason}
+}
+
+// refund gives back the request GetByHashAllow took for t, if it took one.
+// A failed refund costs the client one request of budget; it is logged.
+func (v *Validator) refund(ctx context.Context, t *Token, d *Decision, now time.Time) {
+	if d == nil || !d.Allowed || v.combined == nil {
+		return
+	}
+	key, limit := v.defaults.LimitFor(t)
+	if err := v.combined.Refund(ctx, key, limit, now); err != nil && v.cfg.logger != nil {
+		v.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "apitoken: rate-limit refund failed",
+			slog.String("token_id", t.ID), slog.Any("error", err))
+	}
 }
 
 // lookup finds the token whose hash (under any key of the ring) matches s,
@@ -345,8 +384,8 @@ func (v *Validator) idle(t *Token, now time.Time) bool {
 	return !ok || now.Sub(time.Unix(0, last)) > v.pol.idleTimeout
 }
 
-// member replaces p's privileges with the user's current ones in org and
-// keeps the token's own as a narrowing.
+// member replaces p's privileges with the user's current ones in org,
+// narrowed by the token's own.
 func (v *Validator) member(ctx context.Context, p *Principal, t *Token, org string) error {
 	if v.cfg.users == nil {
 		return fmt.Errorf("%w: no user directory configured", ErrForbidden)
@@ -360,10 +399,31 @@ func (v *Validator) member(ctx context.Context, p *Principal, t *Token, org stri
 	}
 	p.UserID, p.OrgID = t.OwnerID, org
 	p.Roles, p.Grants, p.Resources = m.Roles, m.Grants, m.Resources
-	if len(t.Roles) > 0 || len(t.Grants) > 0 || len(t.Resources) > 0 {
-		p.scope = t
+	if len(t.Roles) > 0 || len(t.Grants) > 0 {
+		p.Roles, p.Grants = v.pol.narrow(m.Roles, m.Grants, t.Roles, t.Grants)
+	}
+	if len(t.Resources) > 0 {
+		if len(m.Resources) > 0 {
+			p.Resources = intersect(m.Resources, t.Resources)
+			if len(p.Resources) == 0 {
+				return fmt.Errorf("%w: the user has none of the token's resources", ErrForbidden)
+			}
+		} else {
+			p.Resources = slices.Clone(t.Resources)
+		}
 	}
 	return nil
+}
+
+// intersect returns the elements of a that are also in b, in a's order.
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // rateLimit takes the request from t's budget and reports whether a limit

@@ -123,6 +123,7 @@ func decision(v []any, limit apitoken.Limit, now time.Time) (apitoken.Decision, 
 		Limit:      limit,
 		Remaining:  int(n[1]),
 		ResetAt:    now.Add(time.Duration(n[2]) * time.Microsecond),
+		ResetAfter: time.Duration(n[2]) * time.Microsecond,
 		RetryAfter: time.Duration(n[3]) * time.Microsecond,
 	}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/memstore"
 )
@@ -15,7 +17,7 @@ func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, testPolicy())
 	pr, err := apitoken.NewPruner(e.store, testPolicy(), apitoken.WithClock(e.clock.Now), apitoken.WithBatchSize(2))
-	must(err)
+	require.NoError(t, err)
 
 	idle := make([]string, 3)
 	for i := range idle {
@@ -29,15 +31,15 @@ func TestPrune(t *testing.T) {
 	_, revokedTok := e.issue(t, orgSpec())
 
 	e.clock.Advance(2 * 24 * time.Hour)
-	must(e.iss.Revoke(ctx, revokedTok.ID))
+	require.NoError(t, e.iss.Revoke(ctx, revokedTok.ID))
 	st, err := pr.Prune(ctx)
 	if err != nil || st != (apitoken.PruneStats{}) {
 		t.Fatalf("early Prune = %+v, %v; want nothing", st, err)
 	}
 	// 89 days in: used keeps the token alive.
 	e.clock.Advance(87 * 24 * time.Hour)
-	mustValidate(e, used)
-	must(e.v.Flush(ctx))
+	mustValidate(t, e, used)
+	require.NoError(t, e.v.Flush(ctx))
 	// Past idle timeout + margin for the others; past retention for the ended.
 	e.clock.Advance(apitoken.DefaultIdleTimeout - 89*24*time.Hour + 2*24*time.Hour + apitoken.DefaultPruneMargin)
 	st, err = pr.Prune(ctx)
@@ -64,11 +66,11 @@ func TestPruneFlushFirst(t *testing.T) {
 	e := newEnv(t, testPolicy())
 	s, tok := e.issue(t, orgSpec())
 	e.clock.Advance(apitoken.DefaultIdleTimeout - time.Minute)
-	mustValidate(e, s) // not flushed
+	mustValidate(t, e, s) // not flushed
 	e.clock.Advance(2 * apitoken.DefaultPruneMargin)
 
 	pr, err := apitoken.NewPruner(e.store, testPolicy(), apitoken.WithClock(e.clock.Now), apitoken.WithFlushFirst(e.v))
-	must(err)
+	require.NoError(t, err)
 	if st, err := pr.Prune(ctx); err != nil || st.Idle != 0 {
 		t.Fatalf("Prune = %+v, %v; want the used token kept", st, err)
 	}
@@ -102,7 +104,7 @@ func TestPrunerRun(t *testing.T) {
 		ticks := make(chan time.Time)
 		iss, _ := apitoken.NewIssuer(store, pol, apitoken.WithClock(clock.Now))
 		pr, err := apitoken.NewPruner(store, pol, apitoken.WithClock(clock.Now), apitoken.WithTicks(ticks))
-		must(err)
+		require.NoError(t, err)
 		spec := orgSpec()
 		spec.Lifetime = apitoken.Minutes(30)
 		for range 3 {

@@ -3,13 +3,15 @@ package apitoken_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"reflect"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/memstore"
@@ -68,16 +70,16 @@ func TestValidateErrors(t *testing.T) {
 			return sec.Reveal()
 		}, want: apitoken.ErrUnknown},
 		{name: "deleted", prepare: func(e *env, s string, tok *apitoken.Token) string {
-			must(e.iss.Delete(context.Background(), tok.ID))
+			require.NoError(t, e.iss.Delete(context.Background(), tok.ID))
 			return s
 		}, want: apitoken.ErrUnknown},
 		{name: "other org", req: apitoken.Request{IP: officeIP, Org: "org_2", API: "devices", Access: apitoken.AccessRead}, want: apitoken.ErrUnknown},
 		{name: "revoked", prepare: func(e *env, s string, tok *apitoken.Token) string {
-			must(e.iss.Revoke(context.Background(), tok.ID))
+			require.NoError(t, e.iss.Revoke(context.Background(), tok.ID))
 			return s
 		}, want: apitoken.ErrRevoked},
 		{name: "revoked and expired", prepare: func(e *env, s string, tok *apitoken.Token) string {
-			must(e.iss.Revoke(context.Background(), tok.ID))
+			require.NoError(t, e.iss.Revoke(context.Background(), tok.ID))
 			e.clock.Advance(24 * time.Hour)
 			return s
 		}, spec: func(s *apitoken.Spec) { s.Lifetime = apitoken.Hours(1) }, want: apitoken.ErrRevoked},
@@ -95,21 +97,21 @@ func TestValidateErrors(t *testing.T) {
 		}, want: apitoken.ErrIdle},
 		{name: "idle, used long ago", prepare: func(e *env, s string, _ *apitoken.Token) string {
 			e.clock.Advance(10 * 24 * time.Hour)
-			mustValidate(e, s)
-			must(e.v.Flush(context.Background()))
+			mustValidate(t, e, s)
+			require.NoError(t, e.v.Flush(context.Background()))
 			e.clock.Advance(apitoken.DefaultIdleTimeout + time.Second)
 			return s
 		}, want: apitoken.ErrIdle},
 		{name: "not idle, used recently", prepare: func(e *env, s string, _ *apitoken.Token) string {
 			e.clock.Advance(80 * 24 * time.Hour)
-			mustValidate(e, s)
-			must(e.v.Flush(context.Background()))
+			mustValidate(t, e, s)
+			require.NoError(t, e.v.Flush(context.Background()))
 			e.clock.Advance(80 * 24 * time.Hour)
 			return s
 		}, want: nil},
 		{name: "not idle, use not yet flushed", prepare: func(e *env, s string, _ *apitoken.Token) string {
 			e.clock.Advance(80 * 24 * time.Hour)
-			mustValidate(e, s)
+			mustValidate(t, e, s)
 			e.clock.Advance(80 * 24 * time.Hour)
 			return s
 		}, want: nil},
@@ -135,11 +137,11 @@ func TestValidateErrors(t *testing.T) {
 		{name: "resource inside scope", spec: func(s *apitoken.Spec) { s.Resources = []string{"site-a"} },
 			req: apitoken.Request{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead, Resource: "site-a"}, want: nil},
 		{name: "rate limited", prepare: func(e *env, s string, _ *apitoken.Token) string {
-			mustValidate(e, s) // burst of 1 used
+			mustValidate(t, e, s) // burst of 1 used
 			return s
 		}, want: apitoken.ErrRateLimited},
 		{name: "own limit overrides default", spec: func(s *apitoken.Spec) { s.RateLimit = &apitoken.Limit{Rate: 1, Burst: 5} }, prepare: func(e *env, s string, _ *apitoken.Token) string {
-			mustValidate(e, s)
+			mustValidate(t, e, s)
 			return s
 		}, want: nil},
 		{name: "IP checked before access", spec: func(s *apitoken.Spec) { s.IPFilter = "office" },
@@ -180,16 +182,16 @@ func TestValidateErrors(t *testing.T) {
 	}
 }
 
-func must(err error) {
+func must(err error) { // for middleware_test.go until it moves to httpauth
 	if err != nil {
 		panic(err)
 	}
 }
 
-func mustValidate(e *env, s string) {
-	if _, err := e.v.Validate(context.Background(), s, readDev); err != nil {
-		panic(fmt.Sprintf("Validate = %v", err))
-	}
+func mustValidate(t testing.TB, e *env, s string) {
+	t.Helper()
+	_, err := e.v.Validate(context.Background(), s, readDev)
+	require.NoError(t, err, "Validate")
 }
 
 func TestSentinelsDistinct(t *testing.T) {
@@ -232,10 +234,10 @@ func TestRevokeAndDeleteTakeEffectAtOnce(t *testing.T) {
 	e := newEnv(t, testPolicy())
 	s1, t1 := e.issue(t, orgSpec())
 	s2, t2 := e.issue(t, orgSpec())
-	mustValidate(e, s1)
-	mustValidate(e, s2)
-	must(e.iss.Revoke(ctx, t1.ID))
-	must(e.iss.Delete(ctx, t2.ID))
+	mustValidate(t, e, s1)
+	mustValidate(t, e, s2)
+	require.NoError(t, e.iss.Revoke(ctx, t1.ID))
+	require.NoError(t, e.iss.Delete(ctx, t2.ID))
 	if _, err := e.v.Validate(ctx, s1, readDev); !errors.Is(err, apitoken.ErrRevoked) {
 		t.Errorf("after Revoke: Validate = %v, want ErrRevoked", err)
 	}
@@ -270,7 +272,7 @@ func TestRevokeRacingValidate(t *testing.T) {
 			}
 		})
 	}
-	must(e.iss.Revoke(ctx, tok.ID))
+	require.NoError(t, e.iss.Revoke(ctx, tok.ID))
 	// From here on, no validation may succeed.
 	for range 100 {
 		if _, err := e.v.Validate(ctx, s, readDev); err == nil {
@@ -300,16 +302,16 @@ func TestLastUsedBatched(t *testing.T) {
 	if got := e.store.touches.Load(); got != 0 {
 		t.Fatalf("store writes before flush = %d, want 0", got)
 	}
-	must(e.v.Flush(ctx))
+	require.NoError(t, e.v.Flush(ctx))
 	if got, touched := e.store.touches.Load(), e.store.touched.Load(); got != 1 || touched != 1 {
 		t.Fatalf("after flush: %d writes for %d tokens, want 1 for 1", got, touched)
 	}
 	got, err := e.iss.Get(ctx, tok.ID)
-	must(err)
+	require.NoError(t, err)
 	if want := e.clock.Now(); !got.LastUsedAt.Equal(want) {
 		t.Errorf("LastUsedAt = %v, want %v", got.LastUsedAt, want)
 	}
-	must(e.v.Flush(ctx))
+	require.NoError(t, e.v.Flush(ctx))
 	if got := e.store.touches.Load(); got != 1 {
 		t.Errorf("writes after an empty flush = %d, want 1", got)
 	}
@@ -319,15 +321,15 @@ func TestFlushFailureKeepsUses(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, testPolicy())
 	s, tok := e.issue(t, orgSpec())
-	mustValidate(e, s)
+	mustValidate(t, e, s)
 	e.store.down.Store(true)
 	if err := e.v.Flush(ctx); err == nil {
 		t.Fatal("Flush with the store down = nil, want error")
 	}
 	e.store.down.Store(false)
-	must(e.v.Flush(ctx))
+	require.NoError(t, e.v.Flush(ctx))
 	got, err := e.iss.Get(ctx, tok.ID)
-	must(err)
+	require.NoError(t, err)
 	if !got.LastUsedAt.Equal(t0) {
 		t.Errorf("LastUsedAt = %v, want %v", got.LastUsedAt, t0)
 	}
@@ -432,9 +434,9 @@ func TestUserTokenScopeNarrows(t *testing.T) {
 	}
 	// The returned Principal keeps the narrowing after later validations.
 	p, err := e.v.Validate(ctx, s, apitoken.Request{Org: "org_1"})
-	must(err)
+	require.NoError(t, err)
 	other, _ := e.issue(t, orgSpec())
-	if _, err := e.v.Validate(ctx, other, apitoken.Request{}); err != nil {
+	if _, err := e.v.Validate(ctx, other, apitoken.Request{Org: "org_1"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.Access("billing"); got != apitoken.AccessNone {
@@ -449,9 +451,9 @@ func TestUserTokensWithoutDirectoryFailClosed(t *testing.T) {
 	store := memstore.New()
 	iss, _ := apitoken.NewIssuer(store, testPolicy())
 	v, err := apitoken.NewValidator(store, testPolicy())
-	must(err)
+	require.NoError(t, err)
 	s, _, err := iss.Issue(context.Background(), userSpec("u1"))
-	must(err)
+	require.NoError(t, err)
 	if _, err := v.Validate(context.Background(), s.Reveal(), apitoken.Request{}); !errors.Is(err, apitoken.ErrForbidden) {
 		t.Errorf("Validate = %v, want ErrForbidden", err)
 	}
@@ -506,23 +508,23 @@ func TestKeyRotation(t *testing.T) {
 	newKey := []byte("new-key-new-key-new-key-new-key-")
 	store := memstore.New()
 	issOld, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithHashKeys(oldKey))
-	must(err)
+	require.NoError(t, err)
 	s, tok, err := issOld.Issue(ctx, orgSpec())
-	must(err)
+	require.NoError(t, err)
 	vNew, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys(newKey))
-	must(err)
+	require.NoError(t, err)
 	if _, err := vNew.Validate(ctx, s.Reveal(), readDev); !errors.Is(err, apitoken.ErrUnknown) {
 		t.Fatalf("new key only: Validate = %v, want ErrUnknown", err)
 	}
 	vRing, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys(newKey, oldKey))
-	must(err)
+	require.NoError(t, err)
 	p, err := vRing.Validate(ctx, s.Reveal(), readDev)
 	if err != nil || !p.KeyOutdated {
 		t.Fatalf("ring: Validate = %+v, %v; want KeyOutdated principal", p, err)
 	}
 	issNew, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithHashKeys(newKey, oldKey))
-	must(err)
-	must(issNew.Rehash(ctx, s.Reveal()))
+	require.NoError(t, err)
+	require.NoError(t, issNew.Rehash(ctx, s.Reveal()))
 	p, err = vNew.Validate(ctx, s.Reveal(), readDev)
 	if err != nil || p.KeyOutdated || p.TokenID != tok.ID {
 		t.Fatalf("after Rehash: Validate = %+v, %v; want current-key principal", p, err)
@@ -537,7 +539,7 @@ func TestRegenerateGrace(t *testing.T) {
 	e := newEnv(t, testPolicy())
 	old, tok := e.issue(t, orgSpec())
 	s, tok2, err := e.iss.Regenerate(ctx, tok.ID, apitoken.Months(3), apitoken.WithGrace(time.Hour))
-	must(err)
+	require.NoError(t, err)
 	if tok2.ID != tok.ID || tok2.Hint == tok.Hint || s.Reveal() == old {
 		t.Fatalf("Regenerate kept ID %v, changed hint %v, new secret %v", tok2.ID == tok.ID, tok2.Hint != tok.Hint, s.Reveal() != old)
 	}
@@ -558,7 +560,7 @@ func TestRegenerateGrace(t *testing.T) {
 	}
 	// Without grace the old secret stops at once.
 	s3, _, err := e.iss.Regenerate(ctx, tok.ID, apitoken.Lifetime{})
-	must(err)
+	require.NoError(t, err)
 	if _, err := e.v.Validate(ctx, s.Reveal(), readDev); !errors.Is(err, apitoken.ErrUnknown) {
 		t.Errorf("no grace: old secret Validate = %v, want ErrUnknown", err)
 	}
@@ -571,14 +573,14 @@ func TestClosed(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, testPolicy())
 	s, tok := e.issue(t, orgSpec())
-	mustValidate(e, s)
-	must(e.v.Close(ctx))
-	must(e.v.Close(ctx))
+	mustValidate(t, e, s)
+	require.NoError(t, e.v.Close(ctx))
+	require.NoError(t, e.v.Close(ctx))
 	if _, err := e.v.Validate(ctx, s, readDev); !errors.Is(err, apitoken.ErrClosed) {
 		t.Errorf("after Close: Validate = %v, want ErrClosed", err)
 	}
 	got, err := e.iss.Get(ctx, tok.ID)
-	must(err)
+	require.NoError(t, err)
 	if !got.LastUsedAt.Equal(t0) {
 		t.Errorf("Close did not flush: LastUsedAt = %v, want %v", got.LastUsedAt, t0)
 	}
@@ -601,13 +603,13 @@ func TestCloseKeepsUseOfValidationUnderWay(t *testing.T) {
 	}()
 	<-entered // past the closed check, inside the store read
 	e.store.beforeRead.Store(nil)
-	must(e.v.Close(ctx)) // nothing noted yet: flushes nothing
+	require.NoError(t, e.v.Close(ctx)) // nothing noted yet: flushes nothing
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("validation under way at Close = %v, want success", err)
 	}
 	got, err := e.iss.Get(ctx, tok.ID)
-	must(err)
+	require.NoError(t, err)
 	if !got.LastUsedAt.Equal(t0) {
 		t.Errorf("use noted after Close's flush was lost: LastUsedAt = %v, want %v", got.LastUsedAt, t0)
 	}
@@ -621,14 +623,14 @@ func TestUseMarkerRecordsUsesAtOnce(t *testing.T) {
 	clock := newClock()
 	store := &markingStore{faultStore: &faultStore{Store: memstore.New()}}
 	iss, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithClock(clock.Now))
-	must(err)
+	require.NoError(t, err)
 	v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithClock(clock.Now))
-	must(err)
+	require.NoError(t, err)
 	s, tok, err := iss.Issue(ctx, orgSpec())
-	must(err)
+	require.NoError(t, err)
 	lastUsed := func() time.Time {
 		got, err := iss.Get(ctx, tok.ID)
-		must(err)
+		require.NoError(t, err)
 		return got.LastUsedAt
 	}
 	for range 3 {
@@ -650,7 +652,7 @@ func TestUseMarkerRecordsUsesAtOnce(t *testing.T) {
 	if got := lastUsed(); !got.Equal(t0) {
 		t.Errorf("LastUsedAt after a failed MarkUsed = %v, want %v until a flush", got, t0)
 	}
-	must(v.Flush(ctx))
+	require.NoError(t, v.Flush(ctx))
 	if got, want := lastUsed(), t0.Add(apitoken.DefaultFlushInterval); !got.Equal(want) || store.touched.Load() != 1 {
 		t.Errorf("after Flush: LastUsedAt = %v, touched %d; want %v, 1 (the failed mark kept for Touch)", got, store.touched.Load(), want)
 	}
@@ -663,9 +665,9 @@ func TestRunFlushesEachInterval(t *testing.T) {
 		iss, _ := apitoken.NewIssuer(store, testPolicy(), apitoken.WithClock(clock.Now))
 		ticks := make(chan time.Time)
 		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithTicks(ticks), apitoken.WithClock(clock.Now))
-		must(err)
+		require.NoError(t, err)
 		s, _, err := iss.Issue(t.Context(), orgSpec())
-		must(err)
+		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
 		go func() { done <- v.Run(ctx) }()
@@ -720,6 +722,7 @@ type lookupLimiter struct {
 	lim      *apitoken.LocalLimiter
 	combined int
 	separate int
+	refunds  []apitoken.LimitKey
 }
 
 func (s *lookupLimiter) Allow(ctx context.Context, k apitoken.LimitKey, l apitoken.Limit, now time.Time) (apitoken.Decision, error) {
@@ -751,6 +754,12 @@ func (s *lookupLimiter) GetByHashAllow(ctx context.Context, h apitoken.Hash, d a
 	return t, &dec, err
 }
 
+// Refund records the refund for the test (LocalLimiter has none to call).
+func (s *lookupLimiter) Refund(_ context.Context, k apitoken.LimitKey, l apitoken.Limit, _ time.Time) error {
+	s.refunds = append(s.refunds, k)
+	return nil
+}
+
 // TestDecisionIsPlainData: a Decision is exactly its exported fields, so
 // hosts can compare one (go-cmp without options, or field by field) and
 // build the one they expect; the validation's own instant, which the
@@ -773,8 +782,8 @@ func TestDecisionIsPlainData(t *testing.T) {
 		return eq && a == b
 	}
 	p, err := e.v.Validate(ctx, s, readDev)
-	must(err)
-	want := apitoken.Decision{Allowed: true, Limit: pol.OrgRateLimit, ResetAt: t0.Add(time.Hour)}
+	require.NoError(t, err)
+	want := apitoken.Decision{Allowed: true, Limit: pol.OrgRateLimit, ResetAt: t0.Add(time.Hour), ResetAfter: time.Hour}
 	if !same(p.RateLimit, want) {
 		t.Errorf("allowed: Decision = %+v, want %+v", p.RateLimit, want)
 	}
@@ -783,7 +792,7 @@ func TestDecisionIsPlainData(t *testing.T) {
 	if !errors.As(err, &rl) {
 		t.Fatalf("second Validate = %v, want a RateLimitError", err)
 	}
-	want = apitoken.Decision{Limit: pol.OrgRateLimit, ResetAt: t0.Add(time.Hour), RetryAfter: time.Hour}
+	want = apitoken.Decision{Limit: pol.OrgRateLimit, ResetAt: t0.Add(time.Hour), ResetAfter: time.Hour, RetryAfter: time.Hour}
 	if !same(rl.Decision, want) {
 		t.Errorf("denied: Decision = %+v, want %+v", rl.Decision, want)
 	}
@@ -796,9 +805,9 @@ func TestLookupLimiterOneRoundTrip(t *testing.T) {
 	s := &lookupLimiter{Store: memstore.New(), lim: apitoken.NewLocalLimiter()}
 	iss, _ := apitoken.NewIssuer(s, pol)
 	v, err := apitoken.NewValidator(s, pol, apitoken.WithLimiter(s))
-	must(err)
+	require.NoError(t, err)
 	sec, _, err := iss.Issue(ctx, orgSpec())
-	must(err)
+	require.NoError(t, err)
 	for i, want := range []error{nil, nil, apitoken.ErrRateLimited} {
 		if _, err := v.Validate(ctx, sec.Reveal(), readDev); !errors.Is(err, want) || (want == nil && err != nil) {
 			t.Fatalf("Validate #%d = %v, want %v", i, err, want)
@@ -868,12 +877,12 @@ func TestLastUsedPrecisionIsTheFlushInterval(t *testing.T) {
 		if _, err := e.v.Validate(ctx, sec, readDev); err != nil {
 			t.Fatal(err)
 		}
-		must(e.v.Flush(ctx))
+		require.NoError(t, e.v.Flush(ctx))
 	}
 	lastUsed := func() time.Time {
 		t.Helper()
 		got, err := e.mem.Get(ctx, tok.ID)
-		must(err)
+		require.NoError(t, err)
 		return got.LastUsedAt
 	}
 	use(time.Second)
@@ -889,4 +898,36 @@ func TestLastUsedPrecisionIsTheFlushInterval(t *testing.T) {
 	if got, want := lastUsed(), e.clock.Now(); !got.Equal(want) {
 		t.Errorf("a use one interval later: LastUsedAt %v, want %v", got, want)
 	}
+}
+
+// TestDeniedRequestIsRefunded: with a LookupLimiter store as its limiter, a
+// request charged in the combined lookup and then denied by IP, access or
+// resource gets its request back, under the key the lookup charged.
+func TestDeniedRequestIsRefunded(t *testing.T) {
+	ctx := context.Background()
+	pol := testPolicy()
+	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 5}
+	s := &lookupLimiter{Store: memstore.New(), lim: apitoken.NewLocalLimiter()}
+	iss, err := apitoken.NewIssuer(s, pol)
+	require.NoError(t, err)
+	v, err := apitoken.NewValidator(s, pol, apitoken.WithLimiter(s))
+	require.NoError(t, err)
+	spec := orgSpec()
+	spec.IPFilter = "office"
+	spec.Resources = []string{"site-a"}
+	secret, tok, err := iss.Issue(ctx, spec)
+	require.NoError(t, err)
+	for _, req := range []apitoken.Request{
+		{IP: otherIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead},
+		{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessFull},
+		{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead, Resource: "site-b"},
+	} {
+		_, err := v.Validate(ctx, secret.Reveal(), req)
+		require.Error(t, err, "%+v", req)
+	}
+	assert.Equal(t, 3, s.combined)
+	assert.Equal(t, []apitoken.LimitKey{apitoken.TokenKey(tok.ID), apitoken.TokenKey(tok.ID), apitoken.TokenKey(tok.ID)}, s.refunds)
+	_, err = v.Validate(ctx, secret.Reveal(), readDev)
+	require.NoError(t, err)
+	assert.Len(t, s.refunds, 3, "an admitted request is not refunded")
 }

@@ -41,6 +41,9 @@
 // JSON output: [Secret] formats as its hint. Hashes are compared in constant
 // time. User tokens carry their user's current privileges, looked up through
 // a [Directory] on every validation, so removing a user's access disables
-// their tokens at once. The core never trusts a forwarded client address; the
-// caller supplies [Request.IP].
+// their tokens at once, and a narrowed user token's [Principal] holds the
+// effective privileges. Once a stored token is found, a rejection is a
+// [*TokenError] naming it by ID and hint, for logs; never show its text to
+// the client. The core never trusts a forwarded client address; the caller
+// supplies [Request.IP].
 package apitoken

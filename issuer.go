@@ -295,8 +295,13 @@ func (is *Issuer) Get(ctx context.Context, id string) (*Token, error) {
 }
 
 // List returns one page of tokens matching f (hints only; no token holds a
-// secret), in creation order. A bad cursor is [ErrBadCursor].
+// secret), in creation order. Errors: [ErrBadCursor] for a bad cursor, a
+// [*PolicyError] (rule "Owner") for an Owner with an ID but no valid kind or
+// the reverse, or the store's error.
 func (is *Issuer) List(ctx context.Context, f Filter) (Page, error) {
+	if o := f.Owner; !o.IsZero() && (o.ID == "" || (o.Kind != KindUser && o.Kind != KindOrg)) {
+		return Page{}, policyErr("Owner", "want UserOwner(id) or OrgOwner(id)")
+	}
 	p, err := is.store.List(ctx, f)
 	if err != nil {
 		return Page{}, fmt.Errorf("apitoken: list: %w", err)

@@ -85,7 +85,9 @@ func TestOwnersHaveKinds(t *testing.T) {
 	assert.False(t, got.Revoked(), "RevokeAll of user 42 must not revoke org 42's token")
 
 	_, err = e.iss.RevokeAll(ctx, apitoken.Owner{ID: "42"})
-	assert.ErrorIs(t, err, apitoken.ErrPolicy, "an owner without a kind")
+	assert.ErrorIs(t, err, apitoken.ErrPolicy, "RevokeAll of an owner without a kind")
+	_, err = e.iss.List(ctx, apitoken.Filter{Owner: apitoken.Owner{ID: "42"}})
+	assert.ErrorIs(t, err, apitoken.ErrPolicy, "List of an owner without a kind")
 }
 
 func TestRenewalCannotPassMaxLifetime(t *testing.T) {

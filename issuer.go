@@ -394,8 +394,9 @@ func (is *Issuer) Update(ctx context.Context, id string, p Patch) (*Token, error
 	})
 }
 
-// modifiable reports why t, an expired or revoked token, can no longer be
-// modified (frozen: only Delete and listing still work).
+// modifiable reports why t, an expired (under the current policy) or
+// revoked token, can no longer be modified or revealed (frozen: only Delete
+// and listing still work).
 func (is *Issuer) modifiable(t *Token, now time.Time) error {
 	if t.Revoked() {
 		return ErrRevoked
@@ -558,11 +559,10 @@ func (is *Issuer) Reveal(ctx context.Context, id string) (Secret, error) {
 	if err != nil {
 		return Secret{}, err
 	}
+	if err := is.modifiable(t, is.cfg.clock()); err != nil {
+		return Secret{}, err
+	}
 	switch {
-	case t.Revoked():
-		return Secret{}, ErrRevoked
-	case t.Expired(is.cfg.clock()):
-		return Secret{}, ErrExpired
 	case len(t.Sealed) == 0:
 		return Secret{}, fmt.Errorf("%w: token %s was stored without its secret", ErrNotRecoverable, t.ID)
 	}

@@ -22,6 +22,8 @@ func concurrentClauses() []clause {
 		{"MaxPerOwnerAtomic", testConcurrentMaxPerOwner},
 		{"UpdateOneWinner", testConcurrentUpdate},
 		{"GetByHashNeverMissesDuringWrites", testConcurrentLookupDuringWrites},
+		{"RegenerateKeepsOneLiveSecret", testConcurrentRegenerate},
+		{"ConditionalRegenerateOneWins", testConcurrentConditionalRegenerate},
 	}
 }
 
@@ -217,7 +219,7 @@ func testConcurrentMaxPerOwner(t *testing.T, s apitoken.Store) {
 	if wins != limit {
 		t.Errorf("%d Creates racing for one owner with max %d: %d succeeded, want %d", n, limit, wins, limit)
 	}
-	if got := len(listAll(t, s, apitoken.Filter{OwnerID: "user_1"})); got != limit {
+	if got := len(listAll(t, s, apitoken.Filter{Owner: apitoken.UserOwner("user_1")})); got != limit {
 		t.Errorf("List(owner) after the race = %d tokens, want %d", got, limit)
 	}
 }

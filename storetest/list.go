@@ -12,11 +12,13 @@ import (
 func listClauses() []clause {
 	return []clause{
 		{"EmptyStore", testListEmpty},
-		{"FilterByOwner", testListFilter(apitoken.Filter{OwnerID: "user_1"})},
+		{"FilterByOwner", testListFilter(apitoken.Filter{Owner: apitoken.UserOwner("user_1")})},
 		{"FilterByOrg", testListFilter(apitoken.Filter{OrgID: "org_2"})},
 		{"FilterByKind", testListFilter(apitoken.Filter{Kind: apitoken.KindOrg})},
-		{"FilterCombined", testListFilter(apitoken.Filter{OwnerID: "user_1", OrgID: "org_2", Kind: apitoken.KindUser})},
-		{"FilterMatchingNothing", testListFilter(apitoken.Filter{OwnerID: "nobody"})},
+		{"FilterByOwnerKind", testListFilter(apitoken.Filter{Owner: apitoken.UserOwner("42")}, apitoken.Filter{Owner: apitoken.OrgOwner("42")},
+			apitoken.Filter{Owner: apitoken.OrgOwner("user_1")})},
+		{"FilterCombined", testListFilter(apitoken.Filter{Owner: apitoken.UserOwner("user_1"), OrgID: "org_2", Kind: apitoken.KindUser})},
+		{"FilterMatchingNothing", testListFilter(apitoken.Filter{Owner: apitoken.UserOwner("nobody")})},
 		{"AscendingIDOrder", testListOrder},
 		{"ZeroLimitIsDefault", testListZeroLimit},
 		{"Pagination", testListPagination},
@@ -109,9 +111,12 @@ func testListEmpty(t *testing.T, s apitoken.Store) {
 	}
 }
 
-func testListFilter(filter apitoken.Filter) func(t *testing.T, s apitoken.Store) {
+// testListFilter lists the tokens of a fixed mix of owners, orgs and kinds
+// under each filter, and wants exactly those [apitoken.Filter.Matches]
+// selects: an Owner matches Kind and OwnerID both (user "42" and org "42"
+// are different owners).
+func testListFilter(filters ...apitoken.Filter) func(t *testing.T, s apitoken.Store) {
 	return func(t *testing.T, s apitoken.Store) {
-		f := filter
 		var all []*apitoken.Token
 		for _, spec := range []struct {
 			kind       apitoken.Kind
@@ -127,24 +132,30 @@ func testListFilter(filter apitoken.Filter) func(t *testing.T, s apitoken.Store)
 			{apitoken.KindUser, "user_1", "org_2"},
 			{apitoken.KindOrg, "user_1", "org_2"}, // odd, but a store does not judge
 			{apitoken.KindUser, "user_1", ""},
+			{apitoken.KindUser, "42", "org_1"},
+			{apitoken.KindOrg, "42", "42"},
+			{apitoken.KindUser, "42", "42"},
+			{apitoken.KindOrg, "42", "42"},
 		} {
 			tok := newToken(t)
 			tok.Kind, tok.OwnerID, tok.OrgID = spec.kind, spec.owner, spec.org
 			all = append(all, tok)
 		}
 		create(t, s, all...)
-		var want []string
-		for _, tok := range all {
-			if f.Matches(tok) {
-				want = append(want, tok.ID)
-			}
-		}
 		nm := newNamer(all)
-		for _, limit := range []int{0, 2} {
-			f.Limit = limit
-			got := ids(listAll(t, s, f))
-			if !slices.Equal(got, want) {
-				t.Errorf("List(%+v), all pages = %v, want %v", f, nm.names(got), nm.names(want))
+		for _, f := range filters {
+			var want []string
+			for _, tok := range all {
+				if f.Matches(tok) {
+					want = append(want, tok.ID)
+				}
+			}
+			for _, limit := range []int{0, 2} {
+				f.Limit = limit
+				got := ids(listAll(t, s, f))
+				if !slices.Equal(got, want) {
+					t.Errorf("List(%+v), all pages = %v, want %v", f, nm.names(got), nm.names(want))
+				}
 			}
 		}
 	}

@@ -18,6 +18,7 @@ func createClauses() []clause {
 		{"DuplicatePrevHashIsErrConflict", testCreateDuplicatePrevHash},
 		{"ZeroPrevHashIsNotAConflict", testCreateZeroPrevHash},
 		{"MaxPerOwner", testCreateMaxPerOwner},
+		{"MaxPerOwnerCountsKindAndID", testCreateMaxPerOwnerKind},
 		{"StoresVersionAsGiven", testCreateVersion},
 		{"CopiesInput", testCreateCopiesInput},
 	}
@@ -67,6 +68,7 @@ func revokeAllClauses() []clause {
 		{"OnlyOwner", testRevokeAllOnlyOwner},
 		{"CountsOnlyNewlyRevoked", testRevokeAllCounts},
 		{"UnknownOwnerIsZero", testRevokeAllUnknown},
+		{"OwnerKindsAreSeparate", testRevokeAllOwnerKinds},
 	}
 }
 
@@ -99,6 +101,7 @@ func fullToken(t testing.TB) *apitoken.Token {
 	tok.PrevHash = randomHash()
 	tok.PrevExpiresAt = now.Add(time.Hour)
 	tok.Sealed = []byte{0, 1, 2, 3, 250, 251, 252, 253, 254, 255}
+	tok.IssuedAt = now.Add(30 * time.Second)
 	tok.UpdatedAt = now.Add(2 * time.Minute)
 	tok.ExpiresAt = now.AddDate(0, 6, 0)
 	tok.LastUsedAt = now.Add(time.Minute)
@@ -232,6 +235,33 @@ func testCreateMaxPerOwner(t *testing.T, s apitoken.Store) {
 	}
 }
 
+// ownedBy returns a new token of owner (kind and ID).
+func ownedBy(t testing.TB, o apitoken.Owner) *apitoken.Token {
+	t.Helper()
+	tok := newToken(t)
+	tok.Kind, tok.OwnerID = o.Kind, o.ID
+	if o.Kind == apitoken.KindOrg {
+		tok.OrgID = o.ID
+	}
+	return tok
+}
+
+// testCreateMaxPerOwnerKind: the per-owner bound counts the live tokens of
+// t.Owner(), kind and ID: user "42" and org "42" are different owners.
+func testCreateMaxPerOwnerKind(t *testing.T, s apitoken.Store) {
+	ctx := t.Context()
+	user, org := apitoken.UserOwner("42"), apitoken.OrgOwner("42")
+	create(t, s, ownedBy(t, user), ownedBy(t, user), ownedBy(t, org))
+	if err := s.Create(ctx, ownedBy(t, org), 2); err != nil {
+		t.Errorf("Create(org 42's 2nd live token, max 2) error = %v, want nil (user 42's tokens are another owner's)", err)
+	}
+	wantErr(t, "Create(org 42's 3rd live token, max 2)", s.Create(ctx, ownedBy(t, org), 2), apitoken.ErrTooManyTokens)
+	wantErr(t, "Create(user 42's 3rd live token, max 2)", s.Create(ctx, ownedBy(t, user), 2), apitoken.ErrTooManyTokens)
+	if err := s.Create(ctx, ownedBy(t, apitoken.UserOwner("43")), 1); err != nil {
+		t.Errorf("Create(user 43's 1st token, max 1) error = %v, want nil", err)
+	}
+}
+
 func testCreateVersion(t *testing.T, s apitoken.Store) {
 	tok := newToken(t)
 	tok.Version = 7
@@ -283,6 +313,7 @@ func mutate(t *apitoken.Token) {
 	if len(t.Sealed) > 0 {
 		t.Sealed[0] ^= 0xFF
 	}
+	t.IssuedAt = t.IssuedAt.Add(time.Hour)
 	t.ExpiresAt = t.ExpiresAt.Add(time.Hour)
 	t.LastUsedAt = t.LastUsedAt.Add(time.Hour)
 	t.RevokedAt = t.RevokedAt.Add(time.Hour)
@@ -590,7 +621,7 @@ func testRevokeAllOnlyOwner(t *testing.T, s apitoken.Store) {
 	create(t, s, others...)
 
 	at := now.Add(time.Hour)
-	n, err := s.RevokeAll(t.Context(), "user_1", at)
+	n, err := s.RevokeAll(t.Context(), apitoken.UserOwner("user_1"), at)
 	if err != nil || n != len(mine) {
 		t.Errorf("RevokeAll(user_1) = %d, %v; want %d, nil", n, err, len(mine))
 	}
@@ -609,25 +640,54 @@ func testRevokeAllCounts(t *testing.T, s apitoken.Store) {
 	live1, live2 := newToken(t), newToken(t)
 	create(t, s, early, live1, live2)
 	at := now.Add(time.Hour)
-	if n, err := s.RevokeAll(ctx, "user_1", at); err != nil || n != 2 {
+	if n, err := s.RevokeAll(ctx, apitoken.UserOwner("user_1"), at); err != nil || n != 2 {
 		t.Errorf("RevokeAll(user_1 with 2 of 3 tokens live) = %d, %v; want 2, nil", n, err)
 	}
 	wantTime(t, "RevokedAt of the token revoked before RevokeAll", get(t, s, early.ID).RevokedAt, now.Add(-time.Hour))
 	wantTime(t, "RevokedAt of a token RevokeAll revoked", get(t, s, live1.ID).RevokedAt, at)
-	if n, err := s.RevokeAll(ctx, "user_1", now.Add(2*time.Hour)); err != nil || n != 0 {
+	if n, err := s.RevokeAll(ctx, apitoken.UserOwner("user_1"), now.Add(2*time.Hour)); err != nil || n != 0 {
 		t.Errorf("second RevokeAll(user_1) = %d, %v; want 0, nil", n, err)
 	}
 	wantTime(t, "RevokedAt after a second RevokeAll", get(t, s, live2.ID).RevokedAt, at)
 }
 
 func testRevokeAllUnknown(t *testing.T, s apitoken.Store) {
-	if n, err := s.RevokeAll(t.Context(), "nobody", now); err != nil || n != 0 {
+	if n, err := s.RevokeAll(t.Context(), apitoken.UserOwner("nobody"), now); err != nil || n != 0 {
 		t.Errorf("RevokeAll(owner with no tokens) on an empty store = %d, %v; want 0, nil", n, err)
 	}
 	create(t, s, newToken(t))
-	if n, err := s.RevokeAll(t.Context(), "nobody", now); err != nil || n != 0 {
+	if n, err := s.RevokeAll(t.Context(), apitoken.UserOwner("nobody"), now); err != nil || n != 0 {
 		t.Errorf("RevokeAll(owner with no tokens) = %d, %v; want 0, nil", n, err)
 	}
+}
+
+// testRevokeAllOwnerKinds: RevokeAll matches Kind and OwnerID both, so
+// user "42" and org "42" are revoked separately.
+func testRevokeAllOwnerKinds(t *testing.T, s apitoken.Store) {
+	ctx := t.Context()
+	user, org := apitoken.UserOwner("42"), apitoken.OrgOwner("42")
+	users := []*apitoken.Token{ownedBy(t, user), ownedBy(t, user)}
+	orgs := []*apitoken.Token{ownedBy(t, org), ownedBy(t, org), ownedBy(t, org)}
+	create(t, s, users...)
+	create(t, s, orgs...)
+	at := now.Add(time.Hour)
+	if n, err := s.RevokeAll(ctx, user, at); err != nil || n != len(users) {
+		t.Errorf("RevokeAll(%v) = %d, %v; want %d, nil", user, n, err, len(users))
+	}
+	for i, tok := range users {
+		wantTime(t, fmt.Sprintf("RevokedAt of user 42's token %d", i+1), get(t, s, tok.ID).RevokedAt, at)
+	}
+	for i, tok := range orgs {
+		wantTime(t, fmt.Sprintf("RevokedAt of org 42's token %d after RevokeAll(user 42)", i+1), get(t, s, tok.ID).RevokedAt, time.Time{})
+	}
+	later := now.Add(2 * time.Hour)
+	if n, err := s.RevokeAll(ctx, org, later); err != nil || n != len(orgs) {
+		t.Errorf("RevokeAll(%v) = %d, %v; want %d, nil", org, n, err, len(orgs))
+	}
+	for i, tok := range orgs {
+		wantTime(t, fmt.Sprintf("RevokedAt of org 42's token %d", i+1), get(t, s, tok.ID).RevokedAt, later)
+	}
+	wantTime(t, "RevokedAt of user 42's token after RevokeAll(org 42)", get(t, s, users[0].ID).RevokedAt, at)
 }
 
 func testDeleteRemoves(t *testing.T, s apitoken.Store) {

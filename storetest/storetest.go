@@ -18,8 +18,11 @@ import (
 )
 
 // Version is the version of the suite. It grows by one whenever a clause
-// that tightens the [apitoken.Store] contract is added.
-const Version = 1
+// that tightens the [apitoken.Store] contract is added. Version 2: owners
+// have kinds (RevokeAll, Filter.Owner and the per-owner bound match Kind and
+// OwnerID), IssuedAt round-trips, LookupLimiter.Refund, Decision.ResetAfter,
+// and the lifecycle clauses run through an [apitoken.Issuer].
+const Version = 2
 
 // Run checks the store newStore returns against every clause of the
 // [apitoken.Store] contract, one subtest per clause, named "Group/Clause"
@@ -79,6 +82,7 @@ func groups() []group {
 		{"GetByHash", getByHashClauses()},
 		{"ReadByHash", readByHashClauses()},
 		{"GetByHashAllow", lookupLimiterClauses()},
+		{"Refund", refundClauses()},
 		{"Update", updateClauses()},
 		{"Revoke", revokeClauses()},
 		{"RevokeAll", revokeAllClauses()},
@@ -87,6 +91,7 @@ func groups() []group {
 		{"Touch", touchClauses()},
 		{"MarkUsed", markUsedClauses()},
 		{"Prune", pruneClauses()},
+		{"IssuedAt", issuedAtClauses()},
 		{"Concurrent", concurrentClauses()},
 	}
 }
@@ -245,7 +250,7 @@ func describe(t *apitoken.Token) string {
 	if t == nil {
 		return "nil"
 	}
-	return fmt.Sprintf("{ID %s, OwnerID %q, Version %d}", t.ID, t.OwnerID, t.Version)
+	return fmt.Sprintf("{ID %s, Owner %s, Version %d}", t.ID, t.Owner(), t.Version)
 }
 
 // wantSame reports every field in which got differs from want. Times are
@@ -323,6 +328,7 @@ func diff(got, want *apitoken.Token) []string {
 	}{
 		{"PrevExpiresAt", got.PrevExpiresAt, want.PrevExpiresAt},
 		{"CreatedAt", got.CreatedAt, want.CreatedAt},
+		{"IssuedAt", got.IssuedAt, want.IssuedAt},
 		{"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
 		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
 		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},

@@ -34,7 +34,7 @@ func TestClosedDB(t *testing.T) {
 		_, getErr := s.Get(ctx, tok.ID)
 		_, hashErr := s.GetByHash(ctx, tok.Hash)
 		_, listErr := s.List(ctx, apitoken.Filter{})
-		_, revokeAllErr := s.RevokeAll(ctx, tok.OwnerID, time.Now())
+		_, revokeAllErr := s.RevokeAll(ctx, tok.Owner(), time.Now())
 		_, pruneErr := s.Prune(ctx, apitoken.PruneRequest{IdleBefore: time.Now(), Limit: 10})
 		_, versionErr := s.Version(ctx)
 		for _, c := range []struct {

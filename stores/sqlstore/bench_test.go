@@ -57,14 +57,14 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run("RawSelectByID", func(b *testing.B) {
 			ctx := b.Context()
 			q := "SELECT id, kind, owner_id, org_id, name, description, hint, hash, prev_hash, prev_expires_at, sealed, " +
-				"created_at, updated_at, expires_at, last_used_at, revoked_at, version, rate_limit_rate, rate_limit_burst, attrs " +
+				"created_at, updated_at, expires_at, last_used_at, revoked_at, version, rate_limit_rate, rate_limit_burst, attrs, issued_at " +
 				"FROM " + tokens + " WHERE id = $1"
 			st, err := db.PrepareContext(ctx, q)
 			if err != nil {
 				b.Fatalf("prepare: %v", err)
 			}
 			defer st.Close()
-			vals := make([]any, 20)
+			vals := make([]any, 21)
 			dest := make([]any, len(vals))
 			for i := range vals {
 				dest[i] = &vals[i]

@@ -72,7 +72,7 @@ func (s *Store) tokenArgs(t *apitoken.Token) ([]any, error) {
 		t.ID, int64(t.Kind), t.OwnerID, t.OrgID, t.Name, t.Description, t.Hint,
 		t.Hash[:], hashArg(t.PrevHash), s.timeArg(t.PrevExpiresAt), sealed,
 		s.instant(t.CreatedAt), s.instant(t.UpdatedAt), s.timeArg(t.ExpiresAt), s.timeArg(t.LastUsedAt), s.timeArg(t.RevokedAt),
-		t.Version, rate, burst, js,
+		t.Version, rate, burst, js, s.timeArg(t.IssuedAt),
 	}, nil
 }
 
@@ -129,7 +129,7 @@ func scanToken(sc scanner) (*apitoken.Token, error) {
 	err := sc.Scan(&t.ID, &kind, &t.OwnerID, &t.OrgID, &t.Name, &t.Description, &t.Hint,
 		hashDst{&t.Hash}, hashDst{&t.PrevHash}, timeDst{&t.PrevExpiresAt}, &sealed,
 		timeDst{&t.CreatedAt}, timeDst{&t.UpdatedAt}, timeDst{&t.ExpiresAt}, timeDst{&t.LastUsedAt}, timeDst{&t.RevokedAt},
-		&t.Version, &rate, &burst, &js)
+		&t.Version, &rate, &burst, &js, timeDst{&t.IssuedAt})
 	if err != nil {
 		if t.ID != "" && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("token %s: corrupt row: %w", t.ID, err)

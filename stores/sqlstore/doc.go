@@ -35,9 +35,15 @@
 //     to the token's row.
 //   - migrations: the schema versions applied, for [Store.Migrate].
 //
-// Indexes serve the hot path (hashes' primary key), listing (owner, org
-// and kind, each followed by the ID, the listing order) and pruning (the
-// last use or creation, the expiry, the revocation).
+// An owner is a kind and an ID (user "42" and org "42" are different
+// owners): RevokeAll, the per-owner bound and List by owner match both
+// columns. The issued_at column is when the current secret was issued
+// (NULL: none recorded, read as the zero time); migration 2 added it and
+// filled it from created_at.
+//
+// Indexes serve the hot path (hashes' primary key), listing (owner by
+// kind and ID, org and kind, each followed by the ID, the listing order)
+// and pruning (the last use or creation, the expiry, the revocation).
 //
 // # Schema and migrations
 //
@@ -62,7 +68,7 @@
 //   - Update is optimistic: the row is replaced only if its version is the
 //     caller's, else [apitoken.ErrConflict].
 //   - Create's per-owner bound counts and inserts in one atomic step
-//     (PostgreSQL: a per-owner advisory lock for the transaction and the
+//     (PostgreSQL: a per-owner (kind and ID) advisory lock for the transaction and the
 //     count in the INSERT's condition; SQLite: the write lock).
 //   - Touch writes a batch of last-used times in one statement on
 //     PostgreSQL (an UPDATE joined to unnest) and in one transaction with

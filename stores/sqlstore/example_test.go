@@ -54,7 +54,7 @@ func Example() {
 	_, err = v.Validate(ctx, secret.Reveal(), req)
 	fmt.Println("after revoke:", errors.Is(err, apitoken.ErrRevoked))
 	// Output:
-	// schema version: 1
+	// schema version: 2
 	// validate: ci <nil>
 	// after revoke: true
 }

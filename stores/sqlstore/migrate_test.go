@@ -5,9 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/sqlstore"
@@ -176,4 +180,100 @@ func reopenSQLite(t *testing.T, db *sql.DB) *sql.DB {
 	}
 	t.Cleanup(func() { other.Close() })
 	return other
+}
+
+// TestMigrateFromVersion1 writes rows in the version 1 layout (no
+// issued_at, the owner index without the kind), migrates, and checks that
+// the rows read back with IssuedAt backfilled from CreatedAt, that owners
+// are told apart by kind, and that the owner index leads with the kind.
+func TestMigrateFromVersion1(t *testing.T) {
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(d.String(), func(t *testing.T) {
+			ctx := t.Context()
+			var db *sql.DB
+			if d == sqlstore.SQLite {
+				db, _ = openSQLite(t)
+			} else {
+				db, _ = openPostgres(t)
+			}
+			ns := storetest.Namespace(t)
+			s := bare(t, db, d, ns)
+			if err := sqlstore.MigrateTo(ctx, s, 1); err != nil {
+				t.Fatalf("MigrateTo(1): %v", err)
+			}
+			wantVersion(t, s, 1)
+
+			tokens, hashes, ph := `"`+ns+`_tokens"`, `"`+ns+`_hashes"`, func(i int) string { return "?" + strconv.Itoa(i) }
+			if d == sqlstore.Postgres {
+				tokens, hashes = ns+"."+sqlstore.DefaultTablePrefix+"tokens", ns+"."+sqlstore.DefaultTablePrefix+"hashes"
+				ph = func(i int) string { return "$" + strconv.Itoa(i) }
+			}
+			created := time.Date(2025, 3, 4, 5, 6, 7, 890000, time.UTC)
+			instant := func(at time.Time) any {
+				if d == sqlstore.SQLite {
+					return at.UnixMicro()
+				}
+				return at
+			}
+			type row struct {
+				id      string
+				kind    apitoken.Kind
+				hash    apitoken.Hash
+				created time.Time
+			}
+			user := row{uuid.Must(uuid.NewV7()).String(), apitoken.KindUser, apitoken.Hash{1, 2, 3}, created}
+			org := row{uuid.Must(uuid.NewV7()).String(), apitoken.KindOrg, apitoken.Hash{4, 5, 6}, created.Add(time.Hour)}
+			insTok := "INSERT INTO " + tokens + " (id, kind, owner_id, org_id, hash, created_at, updated_at, version) VALUES (" +
+				ph(1) + ", " + ph(2) + ", '42', '42', " + ph(3) + ", " + ph(4) + ", " + ph(4) + ", 1)"
+			insHash := "INSERT INTO " + hashes + " (hash, token_id) VALUES (" + ph(1) + ", " + ph(2) + ")"
+			for _, r := range []row{user, org} {
+				if _, err := db.ExecContext(ctx, insTok, r.id, int64(r.kind), r.hash[:], instant(r.created)); err != nil {
+					t.Fatalf("insert a version 1 row: %v", err)
+				}
+				if _, err := db.ExecContext(ctx, insHash, r.hash[:], r.id); err != nil {
+					t.Fatalf("insert a version 1 hash: %v", err)
+				}
+			}
+
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate from version 1: %v", err)
+			}
+			wantVersion(t, s, sqlstore.SchemaVersion)
+			for _, r := range []row{user, org} {
+				got, err := s.Get(ctx, r.id)
+				if err != nil {
+					t.Fatalf("Get(%s token written at version 1): %v", r.kind, err)
+				}
+				if !got.IssuedAt.Equal(r.created) || got.Kind != r.kind || got.OwnerID != "42" {
+					t.Errorf("Get(%s token written at version 1) = kind %v, owner %q, IssuedAt %v; want %v, \"42\", CreatedAt %v",
+						r.kind, got.Kind, got.OwnerID, got.IssuedAt, r.kind, r.created)
+				}
+				byHash, err := s.GetByHash(ctx, r.hash)
+				if err != nil || !byHash.IssuedAt.Equal(r.created) {
+					t.Errorf("GetByHash(%s token written at version 1) = %v, %v; want IssuedAt %v", r.kind, byHash, err, r.created)
+				}
+			}
+			if n, err := s.RevokeAll(ctx, apitoken.UserOwner("42"), created.Add(2*time.Hour)); err != nil || n != 1 {
+				t.Errorf("RevokeAll(user 42) after the upgrade = %d, %v; want 1, nil (org 42 is another owner)", n, err)
+			}
+			if got, err := s.Get(ctx, org.id); err != nil || got.Revoked() {
+				t.Errorf("org 42's token after RevokeAll(user 42): %v, %v; want not revoked", got, err)
+			}
+			p, err := s.List(ctx, apitoken.Filter{Owner: apitoken.OrgOwner("42")})
+			if err != nil || len(p.Tokens) != 1 || p.Tokens[0].ID != org.id {
+				t.Errorf("List(org 42) after the upgrade = %d tokens, %v; want org 42's one", len(p.Tokens), err)
+			}
+
+			var def string
+			if d == sqlstore.SQLite {
+				err = db.QueryRowContext(ctx, "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", ns+"_tokens_owner_idx").Scan(&def)
+			} else {
+				err = db.QueryRowContext(ctx, "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = $2",
+					ns, sqlstore.DefaultTablePrefix+"tokens_owner_idx").Scan(&def)
+			}
+			if err != nil || !strings.Contains(def, "(kind, owner_id, id)") {
+				t.Errorf("owner index after the upgrade = %q, %v; want one on (kind, owner_id, id)", def, err)
+			}
+		})
+	}
 }

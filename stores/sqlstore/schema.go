@@ -17,7 +17,7 @@ import (
 // SchemaVersion is the version of the schema this package reads and
 // writes: the number of its migrations. [Store.Migrate] brings a database up
 // to it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 //go:embed migrations
 var migrationFS embed.FS
@@ -92,11 +92,18 @@ func splitSQL(src string) []string {
 //
 // The store never migrates by itself: call Migrate at start-up or from a
 // deployment step.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.migrateTo(ctx, SchemaVersion) }
+
+// migrateTo is Migrate up to version (tests build older schemas with it).
+func (s *Store) migrateTo(ctx context.Context, version int) error {
 	ms, err := s.migrations()
 	if err != nil {
 		return wrap("migrate", err)
 	}
+	if version < 0 || version > len(ms) {
+		return fmt.Errorf("sqlstore: migrate: no schema version %d", version)
+	}
+	ms = ms[:version]
 	if s.dialect == Postgres {
 		return wrap("migrate", s.inTx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", s.migrateKey); err != nil {
@@ -133,7 +140,10 @@ func (s *Store) apply(ctx context.Context, q querier, ms []migration, createTabl
 		return err
 	}
 	if current > len(ms) {
-		return schemaErr(current)
+		if current > SchemaVersion {
+			return schemaErr(current)
+		}
+		return fmt.Errorf("database at version %d, past the %d asked for", current, len(ms))
 	}
 	for _, m := range ms[current:] {
 		for _, stmt := range m.stmts {

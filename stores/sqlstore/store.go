@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ func (s *Store) Create(ctx context.Context, t *apitoken.Token, maxPerOwner int) 
 		_, err = s.db.ExecContext(ctx, s.q.insert, append(args, hashes)...)
 	case s.dialect == Postgres:
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("owner", s.schema, s.prefix, t.OwnerID)); err != nil {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("owner", s.schema, s.prefix, strconv.Itoa(int(t.Kind)), t.OwnerID)); err != nil {
 				return err
 			}
 			res, err := tx.ExecContext(ctx, s.q.insertBounded, append(args, hashes, int64(maxPerOwner))...)
@@ -123,7 +124,7 @@ func (s *Store) Create(ctx context.Context, t *apitoken.Token, maxPerOwner int) 
 				return nil
 			}
 			var live int
-			if err := tx.QueryRowContext(ctx, s.q.countLive, t.OwnerID, t.ID, s.instant(t.CreatedAt)).Scan(&live); err != nil {
+			if err := tx.QueryRowContext(ctx, s.q.countLive, t.OwnerID, t.ID, s.instant(t.CreatedAt), int64(t.Kind)).Scan(&live); err != nil {
 				return err
 			}
 			if live >= maxPerOwner {
@@ -284,12 +285,13 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) error {
 	return nil // already revoked
 }
 
-// RevokeAll implements [apitoken.Store] with one UPDATE statement.
-func (s *Store) RevokeAll(ctx context.Context, ownerID string, at time.Time) (int, error) {
+// RevokeAll implements [apitoken.Store] with one UPDATE statement of the
+// rows whose kind and owner_id are owner's.
+func (s *Store) RevokeAll(ctx context.Context, owner apitoken.Owner, at time.Time) (int, error) {
 	if s.closed.Load() {
 		return 0, apitoken.ErrClosed
 	}
-	res, err := s.db.ExecContext(ctx, s.q.revokeAll, ownerID, s.timeArg(at), s.instant(at))
+	res, err := s.db.ExecContext(ctx, s.q.revokeAll, owner.ID, s.timeArg(at), s.instant(at), int64(owner.Kind))
 	if err != nil {
 		return 0, wrap("revoke all", err)
 	}
@@ -357,8 +359,8 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 	size := f.PageSize()
 	b := builder{d: s.dialect}
 	b.write("SELECT ", columns, " FROM ", s.q.tokens, " WHERE id > ", b.arg(after))
-	if f.OwnerID != "" {
-		b.write(" AND owner_id = ", b.arg(f.OwnerID))
+	if !f.Owner.IsZero() {
+		b.write(" AND kind = ", b.arg(int64(f.Owner.Kind)), " AND owner_id = ", b.arg(f.Owner.ID))
 	}
 	if f.OrgID != "" {
 		b.write(" AND org_id = ", b.arg(f.OrgID))

@@ -134,14 +134,14 @@ func TestWrongTypeIndexes(t *testing.T) {
 	// user_2's owner index is a string: listing and revoking user_2 name
 	// it; user_1 and the full listing are unaffected.
 	c := f.token("user_3", nil)
-	ownerKey := f.ns + "o:user_3"
+	ownerKey := f.ns + "ow:1:user_3"
 	f.do("DEL", ownerKey)
 	f.do("SET", ownerKey, "x")
-	_, err = f.store.List(ctx, apitoken.Filter{OwnerID: "user_3"})
+	_, err = f.store.List(ctx, apitoken.Filter{Owner: apitoken.UserOwner("user_3")})
 	wantKeyError(t, "List(owner whose index is a string)", err, ownerKey, "wrong type")
-	_, err = f.store.RevokeAll(ctx, "user_3", f.now)
+	_, err = f.store.RevokeAll(ctx, apitoken.UserOwner("user_3"), f.now)
 	wantKeyError(t, "RevokeAll(owner whose index is a string)", err, ownerKey, "wrong type")
-	if p, err := f.store.List(ctx, apitoken.Filter{OwnerID: "user_2"}); err != nil || len(p.Tokens) != 1 {
+	if p, err := f.store.List(ctx, apitoken.Filter{Owner: apitoken.UserOwner("user_2")}); err != nil || len(p.Tokens) != 1 {
 		t.Errorf("List(user_2) = %d tokens, %v; want 1, nil", len(p.Tokens), err)
 	}
 	// A write that would touch the bad index is refused before writing.
@@ -217,7 +217,7 @@ func TestCorruptRecord(t *testing.T) {
 		t.Errorf("Get(good token) after a Touch batch with a corrupt one = %v, %v; want LastUsedAt %v", got, err, f.now)
 	}
 	other := f.token("user_1", aged)
-	n, err := f.store.RevokeAll(ctx, "user_1", f.now)
+	n, err := f.store.RevokeAll(ctx, apitoken.UserOwner("user_1"), f.now)
 	wantKeyError(t, "RevokeAll(owner with a corrupt record)", err, f.recordKey(instant), "corrupt record", instant.Hash)
 	if n != 3 { // body (its fields the script reads are fine), good, other
 		t.Errorf("RevokeAll(owner with a corrupt record) = %d, want 3 (every readable token)", n)
@@ -293,11 +293,11 @@ func TestRetention(t *testing.T) {
 	// When Redis has dropped a token's keys, the indexes it leaves behind
 	// are skipped and cleaned: not listed, not counted, not pruned.
 	f.do("DEL", f.recordKey(x), f.ns+"i:"+x.ID)
-	p, err := f.store.List(ctx, apitoken.Filter{OwnerID: "user_1"})
+	p, err := f.store.List(ctx, apitoken.Filter{Owner: apitoken.UserOwner("user_1")})
 	if err != nil || len(p.Tokens) != 2 {
 		t.Errorf("List(user_1) after Redis dropped one of 3 tokens = %d tokens, %v; want 2", len(p.Tokens), err)
 	}
-	if n, err := f.client.ZCard(ctx, f.ns+"o:user_1").Result(); err != nil || n != 2 {
+	if n, err := f.client.ZCard(ctx, f.ns+"ow:1:user_1").Result(); err != nil || n != 2 {
 		t.Errorf("owner index after List = %d entries, %v; want 2 (the dropped one cleaned)", n, err)
 	}
 	if n, err := f.store.Prune(ctx, apitoken.PruneRequest{IdleBefore: f.now.Add(time.Second), Limit: 10}); err != nil || n != 2 {
@@ -309,7 +309,7 @@ func TestRetention(t *testing.T) {
 			t.Errorf("List(%+v) after pruning everything = %d tokens, %v; want 0", flt, len(p.Tokens), err)
 		}
 	}
-	for _, k := range []string{"ids", "lu", "end", "o:user_1", "g:org_1", "k:1"} {
+	for _, k := range []string{"ids", "lu", "end", "ow:1:user_1", "g:org_1", "k:1"} {
 		if n, err := f.client.ZCard(ctx, f.ns+k).Result(); err != nil || n != 0 {
 			t.Errorf("index %s after pruning everything = %d entries, %v; want 0", k, n, err)
 		}
@@ -406,7 +406,7 @@ func TestDurableRevoke(t *testing.T) {
 	if err := s.Revoke(ctx, tok.ID, time.Now()); err != nil {
 		t.Errorf("Revoke under WithDurableRevoke(0 replicas) error = %v, want nil", err)
 	}
-	if _, err := s.RevokeAll(ctx, "org_1", time.Now()); err != nil {
+	if _, err := s.RevokeAll(ctx, apitoken.OrgOwner("org_1"), time.Now()); err != nil {
 		t.Errorf("RevokeAll under WithDurableRevoke error = %v, want nil", err)
 	}
 	if err := s.Delete(ctx, tok.ID); err != nil {

@@ -101,7 +101,7 @@ func TestDurableRevokeWaits(t *testing.T) {
 		}
 
 		_, other := issue(t, s, pol, apitoken.Spec{Kind: apitoken.KindUser, OwnerID: "user_" + strconv.Itoa(len(tc.name))})
-		_, err := s.RevokeAll(ctx, other.OwnerID, now)
+		_, err := s.RevokeAll(ctx, other.Owner(), now)
 		check("RevokeAll", err)
 		if got, err := server.Get(ctx, other.ID); err != nil || !got.Revoked() {
 			t.Errorf("%s: after RevokeAll, Get = %+v, %v; want the token revoked", tc.name, got, err)

@@ -13,7 +13,8 @@ const (
 	sfxRecord   = "h:"  // + hex(hash): HASH, the token record; for a previous hash, an alias {cur: hex(current hash)}
 	sfxID       = "i:"  // + ID: STRING, hex(current hash)
 	sfxAll      = "ids" // ZSET of every ID, all scores 0 (lexicographic)
-	sfxOwner    = "o:"  // + OwnerID: ZSET of IDs, scores 0
+	sfxOwner    = "ow:" // + kind digit + ":" + OwnerID: ZSET of IDs, scores 0
+	sfxLegacy   = "o:"  // + OwnerID: ZSET of IDs of either kind, the owner index before owner kinds (read-only, emptied by adopt)
 	sfxOrg      = "g:"  // + OrgID: ZSET of IDs, scores 0
 	sfxKind     = "k:"  // + kind digit: ZSET of IDs, scores 0
 	sfxLastUsed = "lu"  // ZSET: ID scored by last use (or creation), µs
@@ -29,11 +30,14 @@ type keys struct{ prefix string }
 func (k keys) record(h apitoken.Hash) string { return k.prefix + sfxRecord + hex.EncodeToString(h[:]) }
 func (k keys) id(id string) string           { return k.prefix + sfxID + id }
 func (k keys) all() string                   { return k.prefix + sfxAll }
-func (k keys) owner(o string) string         { return k.prefix + sfxOwner + o }
-func (k keys) org(o string) string           { return k.prefix + sfxOrg + o }
-func (k keys) kind(kd apitoken.Kind) string  { return k.prefix + sfxKind + kindString(kd) }
-func (k keys) lastUsed() string              { return k.prefix + sfxLastUsed }
-func (k keys) ended() string                 { return k.prefix + sfxEnded }
+func (k keys) owner(o apitoken.Owner) string {
+	return k.prefix + sfxOwner + kindString(o.Kind) + ":" + o.ID
+}
+func (k keys) legacyOwner(id string) string { return k.prefix + sfxLegacy + id }
+func (k keys) org(o string) string          { return k.prefix + sfxOrg + o }
+func (k keys) kind(kd apitoken.Kind) string { return k.prefix + sfxKind + kindString(kd) }
+func (k keys) lastUsed() string             { return k.prefix + sfxLastUsed }
+func (k keys) ended() string                { return k.prefix + sfxEnded }
 func (k keys) budget(lk apitoken.LimitKey) string {
 	return k.prefix + sfxBudget + lk.String()
 }
@@ -51,4 +55,4 @@ func (k keys) redact(key string) string {
 
 // recordFields are the fields of a record, in script order, and last the
 // one field of a previous-hash alias.
-var recordFields = []string{"id", "k", "o", "g", "c", "u", "e", "l", "r", "v", "p", "pe", "rl", "j", "cur"}
+var recordFields = []string{"id", "k", "o", "g", "c", "u", "e", "l", "r", "v", "p", "pe", "rl", "j", "ia", "cur"}

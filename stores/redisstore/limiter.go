@@ -102,6 +102,44 @@ func allow(ctx context.Context, c redis.UniversalClient, k keys, key apitoken.Li
 	return d, nil
 }
 
+// Refund implements [apitoken.LookupLimiter]: it gives back one request
+// that Allow or GetByHashAllow took from key's budget under limit, in one
+// script and one round trip. On Redis server time, as Allow charges, the
+// budget's theoretical arrival time moves back by one emission interval
+// (1/limit.Rate), never below the server's now, so the bucket never holds
+// more than when full. A key with no state (a full bucket) is left alone
+// and is no error; so is a zero limit, under which nothing was taken. An
+// invalid limit is an error, and so is a budget key of the wrong type or
+// holding something other than a timestamp (a [*KeyError]).
+func (s *Store) Refund(ctx context.Context, key apitoken.LimitKey, limit apitoken.Limit, now time.Time) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return refund(ctx, s.client, s.k, key, limit)
+}
+
+// Refund gives back one request that Allow took from key's budget under
+// limit, exactly as [Store.Refund] does (on the Limiter's namespace).
+func (l *Limiter) Refund(ctx context.Context, key apitoken.LimitKey, limit apitoken.Limit, now time.Time) error {
+	if l.closed.Load() {
+		return apitoken.ErrClosed
+	}
+	return refund(ctx, l.client, l.k, key, limit)
+}
+
+func refund(ctx context.Context, c redis.UniversalClient, k keys, key apitoken.LimitKey, limit apitoken.Limit) error {
+	if limit == (apitoken.Limit{}) {
+		return nil
+	}
+	if r := float64(limit.Rate); math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 || limit.Burst < 1 {
+		return fmt.Errorf("redisstore: refund: invalid limit %+v", limit)
+	}
+	if err := scriptRefund.Run(ctx, c, []string{k.budget(key)}, k.prefix, formatRate(limit.Rate), limit.Burst).Err(); err != nil {
+		return k.wrap("refund", err)
+	}
+	return nil
+}
+
 func formatRate(r apitoken.Rate) string { return strconv.FormatFloat(float64(r), 'g', -1, 64) }
 
 // decision builds a Decision from the GCRA script's reply {allowed,

@@ -34,7 +34,7 @@ func TestPruneCleansDroppedTokens(t *testing.T) {
 		if x.Kind == apitoken.KindOrg {
 			kind = "2"
 		}
-		return []string{"ids", "lu", "end", "o:" + x.OwnerID, "g:" + x.OrgID, "k:" + kind}
+		return []string{"ids", "lu", "end", "ow:" + kind + ":" + x.OwnerID, "g:" + x.OrgID, "k:" + kind}
 	}
 	in := func(x *apitoken.Token, index string) bool {
 		t.Helper()

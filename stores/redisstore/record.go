@@ -29,6 +29,7 @@ const (
 	fPrevExpires
 	fLimit
 	fJSON
+	fIssued // IssuedAt; missing in a record written before it existed
 	nFields
 )
 
@@ -130,6 +131,7 @@ func encode(t *apitoken.Token, version int64) ([]any, error) {
 		{fCreated, "CreatedAt", t.CreatedAt}, {fUpdated, "UpdatedAt", t.UpdatedAt},
 		{fExpires, "ExpiresAt", t.ExpiresAt}, {fUsed, "LastUsedAt", t.LastUsedAt},
 		{fRevoked, "RevokedAt", t.RevokedAt}, {fPrevExpires, "PrevExpiresAt", t.PrevExpiresAt},
+		{fIssued, "IssuedAt", t.IssuedAt},
 	} {
 		if f[x.i], err = micros(x.name, x.t); err != nil {
 			return nil, err
@@ -158,6 +160,9 @@ func decode(via string, fields []any, h apitoken.Hash) (*apitoken.Token, apitoke
 	var f [nFields]string
 	for i := range f {
 		s, ok := fields[i].(string)
+		if !ok && i == fIssued && fields[i] == nil {
+			continue // a record from before IssuedAt: zero
+		}
 		if !ok {
 			return nil, h, fmt.Errorf("corrupt record: missing field %v", recordFields[i])
 		}
@@ -180,6 +185,7 @@ func decode(via string, fields []any, h apitoken.Hash) (*apitoken.Token, apitoke
 	}{
 		{&t.CreatedAt, f[fCreated]}, {&t.UpdatedAt, f[fUpdated]}, {&t.ExpiresAt, f[fExpires]},
 		{&t.LastUsedAt, f[fUsed]}, {&t.RevokedAt, f[fRevoked]}, {&t.PrevExpiresAt, f[fPrevExpires]},
+		{&t.IssuedAt, f[fIssued]},
 	} {
 		if *x.dst, err = parseMicros(x.s); err != nil {
 			return nil, h, errors.New("corrupt record: instant")

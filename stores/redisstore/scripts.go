@@ -12,8 +12,9 @@ import "github.com/redis/go-redis/v9"
 //
 // Conventions:
 //   - A record is read with HMGET of the fields in F; r[1] (the ID) is
-//     false when the record does not exist, and then r[15] (cur) is set
-//     if the key is a previous hash's alias to the current hash.
+//     false when the record does not exist, and then r[16] (cur) is set
+//     if the key is a previous hash's alias to the current hash. Field ia
+//     (IssuedAt) is false in a record written before it existed.
 //   - Instants are integer Unix microseconds (exact in Lua's doubles up to
 //     the year 2255); the empty string is the zero instant.
 //   - A key of the wrong type or a corrupt record raises an error whose
@@ -26,9 +27,9 @@ import "github.com/redis/go-redis/v9"
 // prelude holds the helpers every script shares.
 const prelude = `
 local P = ARGV[1]
-local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','cur'}
-local I_ID, I_KIND, I_OWNER, I_ORG, I_CREATED, I_UPDATED, I_EXPIRES, I_USED, I_REVOKED, I_VERSION, I_PREV, I_PREVEXP, I_LIMIT, I_JSON, I_CUR = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
-local NF = 14 -- record fields; 'cur' is the only field of a previous-hash alias
+local F = {'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','ia','cur'}
+local I_ID, I_KIND, I_OWNER, I_ORG, I_CREATED, I_UPDATED, I_EXPIRES, I_USED, I_REVOKED, I_VERSION, I_PREV, I_PREVEXP, I_LIMIT, I_JSON, I_ISSUED, I_CUR = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16
+local NF = 15 -- record fields; 'cur' is the only field of a previous-hash alias
 
 local function tohex(s)
   return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
@@ -93,7 +94,7 @@ local function rec(key)
     return nil, r[I_CUR]
   end
   if not r[I_CREATED] or not r[I_VERSION] or not r[I_KIND] or not r[I_OWNER] then bad(key, 'corrupt record') end
-  num(key, r[I_CREATED]); num(key, r[I_EXPIRES]); num(key, r[I_USED]); num(key, r[I_REVOKED])
+  num(key, r[I_CREATED]); num(key, r[I_EXPIRES]); num(key, r[I_USED]); num(key, r[I_REVOKED]); num(key, r[I_ISSUED])
   return r
 end
 
@@ -142,15 +143,50 @@ local function ended(key, r)
   return e or v
 end
 
+-- owner_key is the index of an owner's IDs: an owner is a kind and an ID
+-- (user "42" and org "42" are different owners). legacy_owner_key is the
+-- index of the layout before owner kinds, one per owner ID whatever the
+-- kind; no script adds to it, and adopt empties it (see there).
+local function owner_key(kind, owner) return P .. 'ow:' .. s(kind) .. ':' .. s(owner) end
+local function legacy_owner_key(owner) return P .. 'o:' .. s(owner) end
+
 local function index_keys(r)
-  return P .. 'ids', P .. 'o:' .. s(r[I_OWNER]), P .. 'g:' .. s(r[I_ORG]), P .. 'k:' .. s(r[I_KIND]), P .. 'lu', P .. 'end'
+  return P .. 'ids', owner_key(r[I_KIND], r[I_OWNER]), legacy_owner_key(r[I_OWNER]), P .. 'g:' .. s(r[I_ORG]),
+    P .. 'k:' .. s(r[I_KIND]), P .. 'lu', P .. 'end'
+end
+
+-- adopt moves the IDs of the legacy owner index of owner (written before
+-- owners had kinds) into the index of each one's owner, kind and ID, and
+-- drops those whose token is gone or belongs to another owner, so a token
+-- indexed in the old layout stays reachable by List, RevokeAll and the
+-- per-owner bound. It costs one EXISTS once the legacy key is gone. With
+-- errs, a bad record is reported there and its ID left in place; without,
+-- it raises the error.
+local function adopt(owner, errs)
+  local lk = legacy_owner_key(owner)
+  if redis.call('EXISTS', lk) == 0 then return end
+  for _, id in ipairs(call(lk, 'ZRANGE', lk, 0, -1)) do
+    local function move()
+      local ik = P .. 'i:' .. id
+      local cur = call(ik, 'GET', ik)
+      local r = cur and rec(P .. 'h:' .. cur)
+      if r and r[I_OWNER] == owner then
+        local nk = owner_key(r[I_KIND], owner)
+        need_zsets(nk)
+        redis.call('ZADD', nk, 0, id)
+      end
+      redis.call('ZREM', lk, id)
+    end
+    if errs then guarded(errs, move) else move() end
+  end
 end
 
 -- index adds the record r (at key) to every index.
 local function index(key, r)
   local id = r[I_ID]
   redis.call('ZADD', P .. 'ids', 0, id)
-  redis.call('ZADD', P .. 'o:' .. r[I_OWNER], 0, id)
+  redis.call('ZADD', owner_key(r[I_KIND], r[I_OWNER]), 0, id)
+  redis.call('ZREM', legacy_owner_key(r[I_OWNER]), id)
   redis.call('ZADD', P .. 'g:' .. s(r[I_ORG]), 0, id)
   redis.call('ZADD', P .. 'k:' .. r[I_KIND], 0, id)
   redis.call('ZADD', P .. 'lu', fmt(active(key, r)), id)
@@ -185,8 +221,8 @@ end
 
 -- put writes record r at KEYS[2] (the key of its hash), points the ID
 -- index KEYS[1] at that hash and the previous-hash alias KEYS[3] (if any)
--- at it too, indexes r and sets the backstop expiry (retention ARGV[17]).
--- Shared by create and update.
+-- at it too, indexes r and sets the backstop expiry (retention
+-- ARGV[NF + 3]). Shared by create and update.
 local function put(r)
   local hash = string.sub(KEYS[2], #P + 3)
   local args = {}
@@ -198,7 +234,7 @@ local function put(r)
   redis.call('SET', KEYS[1], hash)
   if #KEYS > 2 then redis.call('HSET', KEYS[3], 'cur', hash) end
   index(KEYS[2], r)
-  expire(KEYS[2], r, 17, KEYS[1], KEYS[3])
+  expire(KEYS[2], r, NF + 3, KEYS[1], KEYS[3])
 end
 
 -- drop deletes the token id whose record r is at key, with its index
@@ -312,6 +348,30 @@ check_limit(KEYS[1], rate, burst)
 return gcra(KEYS[1], rate, burst)
 `)
 
+// scriptRefund (Refund): KEYS[1] = rl:<key>, ARGV[2..3] = rate and burst.
+// Gives one request back to the budget: its theoretical arrival time moves
+// back by one emission interval, on Redis server time, never below now (a
+// budget back at full is deleted, as one never charged). A budget with no
+// state is left alone. Returns 1 if it gave a request back, else 0.
+var scriptRefund = newScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+if not check_limit(KEYS[1], rate, burst) then return 0 end
+local v = call(KEYS[1], 'GET', KEYS[1])
+if not v then return 0 end
+local tat = tonumber(v)
+if not tat then bad(KEYS[1], 'corrupt budget') end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local new = tat - 1000000 / rate
+if new <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', fmt(math.ceil((new - now) / 1000) + 1))
+end
+return 1
+`)
+
 // limitFor is the Lua twin of [apitoken.LimitDefaults.LimitFor], shared
 // by fastLookupAllow and scriptLookupAllow: limit_for(P, r) returns the
 // budget key of the record r (fields in F order) and the rate and burst
@@ -384,7 +444,7 @@ end
 //
 // The reply is the plain lookup's: the record's fields in F order, as
 // GetByHash's HMGET returns them (so one decoder serves both), with
-// field 15 (cur) set to the current hash when KEYS[1] is a previous hash
+// field 16 (cur) set to the current hash when KEYS[1] is a previous hash
 // in its grace period; then, when a budget was charged, the GCRA decision
 // (allowed, remaining, µs until full, µs until retry). Nil if there is no
 // such token. A budget is charged only for a record that is neither
@@ -398,19 +458,19 @@ end
 var fastLookupAllow = redis.NewScript(fastTake + limitFor + `
 if redis.replicate_commands then redis.replicate_commands() end
 local P = ARGV[1]
-local r = redis.call('HMGET', KEYS[1], 'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','cur')
+local r = redis.call('HMGET', KEYS[1], 'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','ia','cur')
 local now = tonumber(ARGV[2])
 if r[1] then
-  r[15] = false
+  r[16] = false
 else
-  local via = r[15]
+  local via = r[16]
   if not via then
-    for i = 2, 14 do if r[i] then return redis.error_reply('APITOKEN_SLOW') end end
+    for i = 2, 15 do if r[i] then return redis.error_reply('APITOKEN_SLOW') end end
     return false
   end
-  r = redis.call('HMGET', P .. 'h:' .. via, 'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j')
+  r = redis.call('HMGET', P .. 'h:' .. via, 'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','ia')
   if not r[1] or r[11] ~= string.sub(KEYS[1], #P + 3) then return redis.error_reply('APITOKEN_SLOW') end
-  r[15] = via
+  r[16] = via
   if r[12] == '' or now >= tonumber(r[12]) then return r end
 end
 if r[9] ~= '' or (r[7] ~= '' and now >= tonumber(r[7])) then return r end
@@ -420,7 +480,7 @@ if rate == 0 and burst == 0 then return r end
 if not (rate > 0 and rate < math.huge and burst >= 1) then return redis.error_reply('APITOKEN_SLOW') end
 local a, b, c, d = take(bkey, rate, burst)
 if not a then return redis.error_reply('APITOKEN_SLOW') end
-r[16], r[17], r[18], r[19] = a, b, c, d
+r[17], r[18], r[19], r[20] = a, b, c, d
 return r
 `)
 
@@ -437,9 +497,10 @@ return {a, b, c, d}
 // scriptCreate: KEYS[1] = i:<id>, KEYS[2] = h:<hash>, and with a previous
 // hash KEYS[3] = h:<prev> (which becomes an alias: a HASH whose only field,
 // cur, holds the current hash).
-// ARGV[2..15] = the record fields in F order, ARGV[16] = maxPerOwner,
-// ARGV[17] = retention ms. Returns 0 (created), 1 (duplicate ID),
-// 2 (duplicate hash) or 3 (too many tokens).
+// ARGV[2..16] = the record fields in F order, ARGV[17] = maxPerOwner,
+// ARGV[18] = retention ms. Returns 0 (created), 1 (duplicate ID),
+// 2 (duplicate hash) or 3 (too many tokens). The bound counts the live
+// tokens of the owner's kind and ID.
 var scriptCreate = newScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
@@ -450,16 +511,17 @@ local r = {}
 for i = 1, NF do r[i] = ARGV[i + 1] end
 need_zsets(index_keys(r))
 need_ix()
-local max = tonumber(ARGV[16])
+local max = tonumber(ARGV[NF + 2])
 if max > 0 then
-  local okey = P .. 'o:' .. r[I_OWNER]
+  adopt(r[I_OWNER])
+  local okey = owner_key(r[I_KIND], r[I_OWNER])
   local at = tonumber(r[I_CREATED]) or NEVER
   local live = 0
   for _, id in ipairs(redis.call('ZRANGE', okey, 0, -1)) do
     local ik = P .. 'i:' .. id
     local cur = call(ik, 'GET', ik)
     local o = cur and rec(P .. 'h:' .. cur)
-    if not o then
+    if not o or o[I_OWNER] ~= r[I_OWNER] or o[I_KIND] ~= r[I_KIND] then
       redis.call('ZREM', okey, id)
     elseif s(o[I_REVOKED]) == '' then
       local e = num(P .. 'h:' .. cur, o[I_EXPIRES])
@@ -472,9 +534,9 @@ put(r)
 return 0
 `)
 
-// scriptUpdate: KEYS as scriptCreate, for the new hashes. ARGV[2..15] = the
+// scriptUpdate: KEYS as scriptCreate, for the new hashes. ARGV[2..16] = the
 // new record fields in F order (I_VERSION holds the new version),
-// ARGV[16] = the expected stored version, ARGV[17] = retention ms.
+// ARGV[17] = the expected stored version, ARGV[18] = retention ms.
 // Returns 0 (updated), 1 (not found), 2 (stale version) or 3 (a hash held
 // by another token).
 var scriptUpdate = newScript(`
@@ -484,7 +546,7 @@ if not cur then return 1 end
 local ckey = P .. 'h:' .. cur
 local old = rec(ckey)
 if not old then return 1 end
-if old[I_VERSION] ~= ARGV[16] then return 2 end
+if old[I_VERSION] ~= ARGV[NF + 2] then return 2 end
 for i = 2, #KEYS do
   if string.sub(KEYS[i], #P + 3) ~= cur then
     local a = call(KEYS[i], 'HMGET', KEYS[i], 'id', 'cur')
@@ -541,13 +603,15 @@ revoke(key, r)
 return 0
 `)
 
-// scriptRevokeAll: KEYS[1] = o:<owner>, ARGV[2] = at (µs), ARGV[3] =
-// retention ms, ARGV[4] = the owner. Revokes every token of the owner it
-// can read, and returns {count, bad key errors...}: a bad record does not
-// keep the others from being revoked.
+// scriptRevokeAll: KEYS[1] = ow:<kind>:<owner>, ARGV[2] = at (µs),
+// ARGV[3] = retention ms, ARGV[4] = the owner ID, ARGV[5] = its kind.
+// Revokes every token of the owner (kind and ID) it can read, and returns
+// {count, bad key errors...}: a bad record does not keep the others from
+// being revoked.
 var scriptRevokeAll = newScript(revokeOne + `
 if redis.replicate_commands then redis.replicate_commands() end
 local n, errs = 0, {}
+adopt(ARGV[4], errs)
 for _, id in ipairs(call(KEYS[1], 'ZRANGE', KEYS[1], 0, -1)) do
   guarded(errs, function()
     local ik = P .. 'i:' .. id
@@ -556,7 +620,7 @@ for _, id in ipairs(call(KEYS[1], 'ZRANGE', KEYS[1], 0, -1)) do
     local r = key and rec(key)
     if not r then
       redis.call('ZREM', KEYS[1], id)
-    elseif r[I_OWNER] == ARGV[4] and revoke(key, r) then
+    elseif r[I_OWNER] == ARGV[4] and r[I_KIND] == ARGV[5] and revoke(key, r) then
       n = n + 1
     end
   end)
@@ -580,8 +644,8 @@ drop(key, r)
 return 0
 `)
 
-// scriptList: KEYS[1] = the index to walk (ids, o:<owner>, g:<org> or
-// k:<kind>), ARGV[2] = the ID to continue after (” from the start),
+// scriptList: KEYS[1] = the index to walk (ids, ow:<kind>:<owner>, g:<org>
+// or k:<kind>), ARGV[2] = the ID to continue after (” from the start),
 // ARGV[3] = page size, ARGV[4..6] = owner, org and kind filters (” for
 // any), ARGV[7] = the most index entries to look at. Returns {status,
 // last ID looked at, then hash and fields of each token}, where status is
@@ -595,6 +659,7 @@ local out = {'end', ''}
 local function matches(r)
   return (ARGV[4] == '' or r[I_OWNER] == ARGV[4]) and (ARGV[5] == '' or s(r[I_ORG]) == ARGV[5]) and (ARGV[6] == '' or r[I_KIND] == ARGV[6])
 end
+if ARGV[4] ~= '' then adopt(ARGV[4]) end
 local status = nil
 while not status do
   local from = '-'
@@ -697,14 +762,15 @@ local function pass(zkey, bound)
           if x then
             kind, owner, org = unbackref(x)
             if not kind then bad(IX, 'corrupt entry for ' .. id) end
-            need_zsets(P .. 'o:' .. owner, P .. 'g:' .. org, P .. 'k:' .. kind)
+            need_zsets(owner_key(kind, owner), legacy_owner_key(owner), P .. 'g:' .. org, P .. 'k:' .. kind)
           end
           if cur then redis.call('DEL', ik) end
           redis.call('ZREM', KEYS[1], id)
           redis.call('ZREM', KEYS[2], id)
           redis.call('ZREM', P .. 'ids', id)
           if x then
-            redis.call('ZREM', P .. 'o:' .. owner, id)
+            redis.call('ZREM', owner_key(kind, owner), id)
+            redis.call('ZREM', legacy_owner_key(owner), id)
             redis.call('ZREM', P .. 'g:' .. org, id)
             redis.call('ZREM', P .. 'k:' .. kind, id)
             redis.call('HDEL', IX, id)
@@ -736,6 +802,6 @@ func newScript(body string) *redis.Script { return redis.NewScript(prelude + bod
 
 // allScripts lists every script, for preloading.
 var allScripts = []*redis.Script{
-	scriptGet, fastLookupAllow, scriptLookupAllow, fastAllow, scriptAllow, scriptCreate, scriptUpdate,
+	scriptGet, fastLookupAllow, scriptLookupAllow, fastAllow, scriptAllow, scriptRefund, scriptCreate, scriptUpdate,
 	scriptRevoke, scriptRevokeAll, scriptDelete, scriptList, scriptTouch, scriptPrune,
 }

@@ -79,7 +79,7 @@ func TestSlotMatchesCluster(t *testing.T) {
 	h[0], h[31] = 0xab, 0x01
 	for _, key := range []string{
 		k.record(h), k.id("0190c0de-0000-7000-8000-000000000001"), k.all(),
-		k.owner("user_{1}"), k.org("org 1"), k.kind(apitoken.KindOrg), k.lastUsed(), k.ended(),
+		k.owner(apitoken.UserOwner("user_{1}")), k.legacyOwner("user_{1}"), k.org("org 1"), k.kind(apitoken.KindOrg), k.lastUsed(), k.ended(),
 		k.budget(apitoken.UserKey("user_1")), "foo", "{}x", "plain key",
 	} {
 		got, err := testservers.RedisCommand(c.Addrs[0], "CLUSTER", "KEYSLOT", key)
@@ -159,13 +159,15 @@ func TestScriptKeysShareOneSlot(t *testing.T) {
 	u.OwnerID, u.OrgID, u.Kind = "other {2}", "org {2}", apitoken.KindUser
 	must("Update", s.Update(ctx, u))
 	must("Touch", s.Touch(ctx, []apitoken.Use{{ID: a.ID, At: now.Add(time.Minute)}, {ID: "missing", At: now}}))
-	for _, f := range []apitoken.Filter{{}, {OwnerID: "user {1}"}, {OrgID: "org {1}"}, {Kind: apitoken.KindOrg}, {Limit: 1}} {
+	for _, f := range []apitoken.Filter{{}, {Owner: apitoken.UserOwner("user {1}")}, {OrgID: "org {1}"}, {Kind: apitoken.KindOrg}, {Limit: 1}} {
 		_, err := s.List(ctx, f)
 		must("List", err)
 	}
 	must("Revoke", s.Revoke(ctx, a.ID, now))
-	_, err = s.RevokeAll(ctx, "user {1}", now)
+	_, err = s.RevokeAll(ctx, apitoken.UserOwner("user {1}"), now)
 	must("RevokeAll", err)
+	must("Refund", s.Refund(ctx, apitoken.UserKey("user {1}"), apitoken.Limit{Rate: 5, Burst: 2}, now))
+	must("Limiter.Refund", lim.Refund(ctx, apitoken.UserKey("user {1}"), apitoken.Limit{Rate: 1, Burst: 1}, now))
 	_, err = s.Prune(ctx, apitoken.PruneRequest{IdleBefore: now.AddDate(0, -1, 0), EndedBefore: now.Add(time.Second), Limit: 10})
 	must("Prune", err)
 	must("Delete", s.Delete(ctx, u.ID))

@@ -480,10 +480,11 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) error {
 }
 
 // RevokeAll implements [apitoken.Store]: one script revokes every token of
-// the owner. A token whose record is unreadable is reported (a
-// [*KeyError]) after the others are revoked. Under [WithDurableRevoke] it
-// returns once the revocations are on disk (or with [ErrNotDurable]).
-func (s *Store) RevokeAll(ctx context.Context, ownerID string, at time.Time) (int, error) {
+// the owner (its kind and ID). A token whose record is unreadable is
+// reported (a [*KeyError]) after the others are revoked. Under
+// [WithDurableRevoke] it returns once the revocations are on disk (or with
+// [ErrNotDurable]).
+func (s *Store) RevokeAll(ctx context.Context, owner apitoken.Owner, at time.Time) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
@@ -491,7 +492,7 @@ func (s *Store) RevokeAll(ctx context.Context, ownerID string, at time.Time) (in
 	if err != nil || us == "" {
 		return 0, errors.New("redisstore: revoke all: bad instant")
 	}
-	v, err := s.runDurable(ctx, scriptRevokeAll, []string{s.k.owner(ownerID)}, s.args(us, s.retention, ownerID)...)
+	v, err := s.runDurable(ctx, scriptRevokeAll, []string{s.k.owner(owner)}, s.args(us, s.retention, owner.ID, kindString(owner.Kind))...)
 	if err != nil {
 		return 0, s.k.wrap("revoke all", err)
 	}
@@ -526,7 +527,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 const listBudget = 2000
 
 // List implements [apitoken.Store]. It walks the most selective index (the
-// owner's, else the org's, else the kind's, else all IDs) in ID order and
+// owner's (kind and ID), else the org's, else the kind's, else all IDs) in ID order and
 // filters the rest; the cursor is the last ID returned, so pages are
 // stable under concurrent creates and deletes.
 func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, error) {
@@ -540,10 +541,14 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 			return apitoken.Page{}, err
 		}
 	}
+	if !f.Owner.IsZero() && f.Kind != 0 && f.Kind != f.Owner.Kind {
+		return apitoken.Page{}, nil // no token has two kinds
+	}
 	index := s.k.all()
 	switch {
-	case f.OwnerID != "":
-		index = s.k.owner(f.OwnerID)
+	case !f.Owner.IsZero():
+		index = s.k.owner(f.Owner)
+		f.Kind = f.Owner.Kind
 	case f.OrgID != "":
 		index = s.k.org(f.OrgID)
 	case f.Kind != 0:
@@ -557,7 +562,7 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 	var p apitoken.Page
 	for {
 		v, err := s.run(ctx, scriptList, []string{index},
-			s.args(after, size-len(p.Tokens), f.OwnerID, f.OrgID, kind, listBudget)...).Slice()
+			s.args(after, size-len(p.Tokens), f.Owner.ID, f.OrgID, kind, listBudget)...).Slice()
 		if err != nil {
 			return apitoken.Page{}, s.k.wrap("list", err)
 		}

@@ -280,7 +280,7 @@ func TestReplicas(t *testing.T) {
 			t.Errorf("Validator %d: Validate after Revoke returned on another instance: error = %v, want ErrRevoked", i, err)
 		}
 	}
-	if n, err := iss.RevokeAll(t.Context(), "org_1"); err != nil || n < 1 {
+	if n, err := iss.RevokeAll(t.Context(), apitoken.OrgOwner("org_1")); err != nil || n < 1 {
 		t.Fatalf("RevokeAll = %d, %v", n, err)
 	}
 	for i, v := range vals {

@@ -28,7 +28,8 @@
 //
 // Concurrency: subtests call t.Parallel, each on its own store. The
 // Concurrent/… clauses (revoke racing a lookup, no lost last-used updates,
-// atomic uniqueness and per-owner bounds, one winner among racing updates)
+// atomic uniqueness and per-owner bounds, one winner among racing updates,
+// racing regenerations)
 // are written for the race detector: run the suite with go test -race. They
 // also check outcomes, but a store that shares memory unsafely is only
 // reliably caught under -race.
@@ -37,8 +38,13 @@
 // the contract raises it and is listed in the CHANGELOG as a breaking change
 // for store authors. Optional capabilities, when there are any, are tested
 // only when the store implements them and are skipped with a reason
-// otherwise: in version 1, [apitoken.HashReader] (the ReadByHash/… clauses,
+// otherwise: in version 2, [apitoken.HashReader] (the ReadByHash/… clauses,
 // and every GetByHash check also asks ReadByHash),
-// [apitoken.LookupLimiter] (the GetByHashAllow/… clauses) and
+// [apitoken.LookupLimiter] (the GetByHashAllow/… and Refund/… clauses) and
 // [apitoken.UseMarker] (the MarkUsed/… clauses).
+//
+// Lifecycle: Concurrent/RegenerateKeepsOneLiveSecret and
+// Concurrent/ConditionalRegenerateOneWins drive the store through an
+// [apitoken.Issuer] and check the secrets with an [apitoken.Validator]
+// (default policy, no hash keys), as an application would.
 package storetest

@@ -27,12 +27,17 @@
 //	                          v (version), p (previous hash), pe (its expiry),
 //	                          rl ("" for no override, else "rate burst"), j (JSON of the rest:
 //	                          name, description, roles, grants, resources, IP filter,
-//	                          metadata, hint, sealed secret)
+//	                          metadata, hint, sealed secret), ia (IssuedAt, Unix µs, "" for
+//	                          none; absent in records written before it, read as zero)
 //	{ns}:h:<prev>     HASH    for a previous hash (grace period after Regenerate), an alias:
 //	                          its only field, cur, holds the current hash
 //	{ns}:i:<id>       STRING  ID → current hash
 //	{ns}:ids          ZSET    every ID, score 0 (listing in ID order by ZRANGEBYLEX)
-//	{ns}:o:<owner>    ZSET    IDs of an owner, score 0 (List by owner, RevokeAll, per-owner bound)
+//	{ns}:ow:<kind>:<owner>  ZSET  IDs of an owner, kind (1 user, 2 org) and ID, score 0 (List by
+//	                          owner, RevokeAll, per-owner bound): user "42" and org "42" are
+//	                          different owners
+//	{ns}:o:<owner>    ZSET    the owner index of the layout before owner kinds, both kinds'
+//	                          IDs under one owner ID: only read, to upgrade (see below)
 //	{ns}:g:<org>      ZSET    IDs of an org, score 0
 //	{ns}:k:<kind>     ZSET    IDs of a kind (1 user, 2 org), score 0
 //	{ns}:lu           ZSET    ID scored by last use, or creation if never used (µs): idle pruning
@@ -54,6 +59,21 @@
 // sets of last uses and ends, and reads the owner, org and kind indexes to
 // clean from {ns}:ix (no SCAN). List, RevokeAll and Create remove those in
 // the index they walk. Budgets expire once full again.
+//
+// # Upgrading data written before owner kinds
+//
+// Earlier versions kept one owner index per owner ID, {ns}:o:<owner>, for
+// the user and the org of that ID alike, and records without ia. Such data
+// needs no migration step: a record without ia reads with a zero IssuedAt
+// (so [apitoken.Token.SecretIssuedAt] is its CreatedAt), and the first List
+// by owner, RevokeAll or bounded Create for an owner ID moves the IDs of
+// its old index into the index of each token's kind, in the same script
+// (which afterwards costs one EXISTS). Updating a token, deleting it or
+// pruning it also takes it out of the old index. During a rolling upgrade,
+// replicas still running an older version index new tokens in the old
+// layout, which the upgraded ones adopt as they go; but the older replicas
+// do not see the tokens the upgraded ones indexed or adopted, so finish the
+// rollout before relying on their RevokeAll or List by owner.
 //
 // Instants are stored as whole Unix microseconds (as in the SQL store), so a
 // round trip truncates nanoseconds; Lua compares them exactly between the
@@ -99,7 +119,10 @@
 // Budgets use GCRA: one timestamp per budget, updated atomically by a script
 // that reads the Redis server's TIME, so the replicas of an application
 // need no synchronised clocks (see [Limiter.Allow]). A Decision's Remaining,
-// ResetAt and RetryAfter come from the same script. An org token has a
+// ResetAt, ResetAfter and RetryAfter come from the same script.
+// [Store.Refund] gives a request back (the Validator refunds a request
+// GetByHashAllow charged when it then denies it), in one more script on the
+// same server clock. An org token has a
 // budget of its own, a user's tokens share the user's; [Store.Allow],
 // [Limiter.Allow] and GetByHashAllow charge the same budget for the same
 // key. GetByHashAllow charges it under the limit

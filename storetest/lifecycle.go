@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func testConcurrentRegenerate(t *testing.T, s apitoken.Store) {
 	}
 	// Each success wrote one version: v+1 … v+len(wins), in the order
 	// they committed.
-	slices.SortFunc(wins, func(a, b int) int { return int(toks[a].Version - toks[b].Version) })
+	slices.SortFunc(wins, func(a, b int) int { return cmp.Compare(toks[a].Version, toks[b].Version) })
 	for k, i := range wins {
 		if want := tok.Version + int64(k+1); toks[i].Version != want {
 			t.Errorf("Versions returned by %d successful Regenerates = %v, want %d … %d, one per success",

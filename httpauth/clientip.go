@@ -170,23 +170,23 @@ func (s *ClientIPSource) walkXFF(lines []string) netip.Addr {
 	return netip.Addr{}
 }
 
-// maxElements bounds the Forwarded elements one line may hold: a walk
-// needs at most one per proxy hop.
+// maxElements bounds the Forwarded elements of one line a walk reads: it
+// needs one per trusted proxy hop, and a line with more elements than that
+// keeps only its last ones in mind.
 const maxElements = 64
 
 // walkForwarded walks Forwarded lines from the right. A line is split into
-// elements left to right (commas inside quoted strings do not split), and
-// the elements are then read from the right.
+// elements left to right (commas inside quoted strings do not split),
+// remembering the bounds of its last maxElements, which are then read from
+// the right. A walk that would need an element before those ends unknown.
 func (s *ClientIPSource) walkForwarded(lines []string) netip.Addr {
-	var buf [8][2]int // element bounds; more spill to the heap
+	var ring [maxElements][2]int
 	for i := len(lines) - 1; i >= 0; i-- {
 		v := lines[i]
-		spans, ok := splitElements(v, buf[:0])
-		if !ok {
-			return netip.Addr{}
-		}
-		for j := len(spans) - 1; j >= 0; j-- {
-			elem := trimOWS(v[spans[j][0]:spans[j][1]])
+		n := splitElements(v, &ring)
+		for j := n - 1; j >= max(0, n-maxElements); j-- {
+			sp := ring[j%maxElements]
+			elem := trimOWS(v[sp[0]:sp[1]])
 			if elem == "" {
 				continue
 			}
@@ -195,16 +195,19 @@ func (s *ClientIPSource) walkForwarded(lines []string) netip.Addr {
 				return a
 			}
 		}
+		if n > maxElements {
+			return netip.Addr{}
+		}
 	}
 	return netip.Addr{}
 }
 
-// splitElements appends the bounds of the comma-separated elements of a
-// Forwarded line to spans. An unterminated quoted string runs to the end of
-// the line (its element is then malformed). ok is false for a line with
-// more than maxElements elements.
-func splitElements(v string, spans [][2]int) (_ [][2]int, ok bool) {
-	start, quoted := 0, false
+// splitElements records the bounds of the comma-separated elements of a
+// Forwarded line in ring (element k at k mod maxElements) and returns how
+// many there are. An unterminated quoted string runs to the end of the line
+// (its element is then malformed).
+func splitElements(v string, ring *[maxElements][2]int) int {
+	n, start, quoted := 0, 0, false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
 		case quoted && c == '\\':
@@ -212,14 +215,13 @@ func splitElements(v string, spans [][2]int) (_ [][2]int, ok bool) {
 		case c == '"':
 			quoted = !quoted
 		case !quoted && c == ',':
-			spans = append(spans, [2]int{start, i})
+			ring[n%maxElements] = [2]int{start, i}
+			n++
 			start = i + 1
 		}
-		if len(spans) > maxElements {
-			return spans, false
-		}
 	}
-	return append(spans, [2]int{start, len(v)}), true
+	ring[n%maxElements] = [2]int{start, len(v)}
+	return n + 1
 }
 
 // forwardedFor returns the address of the for= parameter of one Forwarded

@@ -249,3 +249,32 @@ func (l *LocalLimiter) Len() int {
 	}
 	return n
 }
+
+// LimitDefaults are the policy's limits, for [LookupLimiter] and
+// [LimitDefaults.LimitFor].
+type LimitDefaults struct {
+	Org  Limit // per org token without a limit of its own or of its roles
+	User Limit // per user, shared by all of the user's tokens
+	// Roles holds the limits of roles that set one (Role.RateLimit).
+	Roles map[string]Limit
+}
+
+// LimitFor returns the budget key and limit that apply to t: for a user
+// token, the user's budget under User; for an org token, the token's own
+// budget under its RateLimit if set, else the highest-rate limit among its
+// roles' limits, else Org. A zero Limit means no limit.
+func (d LimitDefaults) LimitFor(t *Token) (LimitKey, Limit) {
+	if t.Kind == KindUser {
+		return UserKey(t.OwnerID), d.User
+	}
+	if t.RateLimit != nil {
+		return TokenKey(t.ID), *t.RateLimit
+	}
+	limit, found := d.Org, false
+	for _, r := range t.Roles {
+		if l, ok := d.Roles[r]; ok && (!found || l.Rate > limit.Rate) {
+			limit, found = l, true
+		}
+	}
+	return TokenKey(t.ID), limit
+}

@@ -80,26 +80,6 @@ type Store interface {
 	Prune(ctx context.Context, r PruneRequest) (int, error)
 }
 
-// Owner names whom tokens belong to: a user (Kind [KindUser], ID the user
-// ID) or an org (Kind [KindOrg], ID the org ID). User IDs and org IDs are
-// separate namespaces. The zero Owner names nobody.
-type Owner struct {
-	Kind Kind
-	ID   string
-}
-
-// UserOwner returns the Owner of user id's tokens.
-func UserOwner(id string) Owner { return Owner{Kind: KindUser, ID: id} }
-
-// OrgOwner returns the Owner of org id's tokens.
-func OrgOwner(id string) Owner { return Owner{Kind: KindOrg, ID: id} }
-
-// IsZero reports whether o is the zero Owner.
-func (o Owner) IsZero() bool { return o == Owner{} }
-
-// String returns "user:<id>" or "org:<id>".
-func (o Owner) String() string { return o.Kind.String() + ":" + o.ID }
-
 // Filter selects tokens for [Store.List]. Zero fields match everything.
 type Filter struct {
 	// Owner selects one owner's tokens: its Kind and ID must both match
@@ -240,33 +220,4 @@ type LookupLimiter interface {
 	// resource), so a denied request costs no budget. Refunding a key with
 	// no state (a full bucket) changes nothing and is no error.
 	Refund(ctx context.Context, key LimitKey, limit Limit, now time.Time) error
-}
-
-// LimitDefaults are the policy's limits, for [LookupLimiter] and
-// [LimitDefaults.LimitFor].
-type LimitDefaults struct {
-	Org  Limit // per org token without a limit of its own or of its roles
-	User Limit // per user, shared by all of the user's tokens
-	// Roles holds the limits of roles that set one (Role.RateLimit).
-	Roles map[string]Limit
-}
-
-// LimitFor returns the budget key and limit that apply to t: for a user
-// token, the user's budget under User; for an org token, the token's own
-// budget under its RateLimit if set, else the highest-rate limit among its
-// roles' limits, else Org. A zero Limit means no limit.
-func (d LimitDefaults) LimitFor(t *Token) (LimitKey, Limit) {
-	if t.Kind == KindUser {
-		return UserKey(t.OwnerID), d.User
-	}
-	if t.RateLimit != nil {
-		return TokenKey(t.ID), *t.RateLimit
-	}
-	limit, found := d.Org, false
-	for _, r := range t.Roles {
-		if l, ok := d.Roles[r]; ok && (!found || l.Rate > limit.Rate) {
-			limit, found = l, true
-		}
-	}
-	return TokenKey(t.ID), limit
 }

@@ -1,0 +1,242 @@
+package apitoken
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lifetime is how long a token lives: a number of minutes, hours, days or
+// calendar months, an exact duration, or [NoExpiry]. The zero Lifetime means
+// "the policy's default". Lifetimes are comparable with ==; Months(6) and
+// Days(180) are different lifetimes.
+type Lifetime struct {
+	n    int64
+	unit lifetimeUnit
+}
+
+type lifetimeUnit uint8
+
+const (
+	unitDefault lifetimeUnit = iota
+	unitMinute
+	unitHour
+	unitDay
+	unitMonth
+	unitDuration // n is nanoseconds
+	unitNone
+)
+
+// NoExpiry is the Lifetime of a token that never expires, if the policy
+// allows it.
+var NoExpiry = Lifetime{unit: unitNone}
+
+// Minutes returns a lifetime of n minutes.
+func Minutes(n int) Lifetime { return Lifetime{int64(n), unitMinute} }
+
+// Hours returns a lifetime of n hours.
+func Hours(n int) Lifetime { return Lifetime{int64(n), unitHour} }
+
+// Days returns a lifetime of n days of 24 hours.
+func Days(n int) Lifetime { return Lifetime{int64(n), unitDay} }
+
+// Months returns a lifetime of n calendar months. The expiry falls on the
+// same day of the month, or on the month's last day if it is shorter: six
+// months from 31 August is 28 (or 29) February, not 3 March.
+func Months(n int) Lifetime { return Lifetime{int64(n), unitMonth} }
+
+// For returns a lifetime of exactly d.
+func For(d time.Duration) Lifetime { return Lifetime{int64(d), unitDuration} }
+
+// IsZero reports whether l is the zero Lifetime ("the policy's default").
+func (l Lifetime) IsZero() bool { return l.unit == unitDefault }
+
+// Expires reports whether tokens with this lifetime expire.
+func (l Lifetime) Expires() bool { return l.unit != unitNone && l.unit != unitDefault }
+
+// ExpiresAt returns when a token created at from with lifetime l expires;
+// the zero time for NoExpiry or the zero Lifetime.
+func (l Lifetime) ExpiresAt(from time.Time) time.Time {
+	switch l.unit {
+	case unitMinute:
+		return from.Add(time.Duration(l.n) * time.Minute)
+	case unitHour:
+		return from.Add(time.Duration(l.n) * time.Hour)
+	case unitDay:
+		return from.Add(time.Duration(l.n) * 24 * time.Hour)
+	case unitMonth:
+		return addMonths(from, int(l.n))
+	case unitDuration:
+		return from.Add(time.Duration(l.n))
+	}
+	return time.Time{}
+}
+
+// addMonths adds n calendar months to t, clamping the day to the target
+// month's length (31 Jan + 1 month = 28/29 Feb), as PostgreSQL intervals
+// and java.time do. time.AddDate would normalise to 2/3 March instead.
+func addMonths(t time.Time, n int) time.Time {
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(n), 1, 0, 0, 0, 0, t.Location())
+	if last := first.AddDate(0, 1, -1).Day(); d > last {
+		d = last
+	}
+	return time.Date(first.Year(), first.Month(), d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+}
+
+// String returns the form ParseLifetime reads: "30m", "12h", "90d", "6mo",
+// "none", a Go duration for For, or "default".
+func (l Lifetime) String() string {
+	n := strconv.FormatInt(l.n, 10)
+	switch l.unit {
+	case unitMinute:
+		return n + "m"
+	case unitHour:
+		return n + "h"
+	case unitDay:
+		return n + "d"
+	case unitMonth:
+		return n + "mo"
+	case unitDuration:
+		return time.Duration(l.n).String()
+	case unitNone:
+		return "none"
+	}
+	return "default"
+}
+
+// MarshalText encodes l as [Lifetime.String] does.
+func (l Lifetime) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText decodes what [ParseLifetime] reads.
+func (l *Lifetime) UnmarshalText(b []byte) error {
+	v, err := ParseLifetime(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// ParseLifetime reads "30m", "12h", "90d", "6mo", "none", "default" (or the
+// empty string) or any positive Go duration such as "1h30m", up to
+// MaxLifetimeSpan.
+func ParseLifetime(s string) (Lifetime, error) {
+	switch s {
+	case "", "default":
+		return Lifetime{}, nil
+	case "none":
+		return NoExpiry, nil
+	}
+	for _, u := range []struct {
+		suffix string
+		unit   lifetimeUnit
+	}{{"mo", unitMonth}, {"d", unitDay}, {"h", unitHour}, {"m", unitMinute}} {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			if n, err := strconv.ParseInt(num, 10, 64); err == nil {
+				if l := (Lifetime{n, u.unit}); l.valid() {
+					return l, nil
+				}
+			}
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if l := For(d); l.valid() {
+			return l, nil
+		}
+	}
+	return Lifetime{}, fmt.Errorf("apitoken: invalid lifetime %q (want e.g. 30m, 12h, 90d, 6mo or none)", s)
+}
+
+// MaxLifetimeSpan bounds every Lifetime: 100 years.
+const MaxLifetimeSpan = 100 * 366 * 24 * time.Hour
+
+func (l Lifetime) valid() bool {
+	var unit time.Duration
+	switch l.unit {
+	case unitDefault, unitNone:
+		return true
+	case unitMonth:
+		return l.n > 0 && l.n <= 1200
+	case unitMinute:
+		unit = time.Minute
+	case unitHour:
+		unit = time.Hour
+	case unitDay:
+		unit = 24 * time.Hour
+	case unitDuration:
+		unit = 1
+	}
+	return l.n > 0 && l.n <= int64(MaxLifetimeSpan/unit) // no overflow
+}
+
+// checkEverywhen checks l at the first and last day of every month of a
+// four-year cycle: month lengths vary, so a lifetime within the maximum on
+// one day (30 days vs 1 month in March) can break it on another (February).
+func (c *policy) checkEverywhen(l Lifetime) error {
+	for m := range 48 {
+		first := time.Date(2028, time.Month(1+m), 1, 0, 0, 0, 0, time.UTC)
+		for _, at := range []time.Time{first, first.AddDate(0, 1, -1)} {
+			if err := c.checkLifetime(l, at, at); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkLifetime reports whether l (already resolved, not zero), counted
+// from now, is allowed for a token whose secret was issued at issued: the
+// expiry may not pass issued plus MaxLifetime.
+func (c *policy) checkLifetime(l Lifetime, now, issued time.Time) error {
+	if !l.valid() {
+		return policyErr("Lifetime", "invalid lifetime (at most 100 years)")
+	}
+	if l == NoExpiry {
+		if c.requireExpiry {
+			return policyErr("RequireExpiry", "tokens must expire")
+		}
+	}
+	if len(c.allowed) > 0 && !slices.Contains(c.allowed, l) {
+		names := make([]string, len(c.allowed))
+		for i, a := range c.allowed {
+			names[i] = a.String()
+		}
+		return policyErr("AllowedLifetimes", "lifetime "+l.String()+" is not one of "+strings.Join(names, ", "))
+	}
+	if c.maxLifetime.Expires() && l.Expires() && l.ExpiresAt(now).After(c.maxLifetime.ExpiresAt(issued)) {
+		if now.Equal(issued) {
+			return policyErr("MaxLifetime", "lifetime "+l.String()+" exceeds the maximum "+c.maxLifetime.String())
+		}
+		return policyErr("MaxLifetime", "lifetime "+l.String()+" from now would end after the secret's issue plus the maximum "+
+			c.maxLifetime.String()+" (regenerate the token for a new secret)")
+	}
+	return nil
+}
+
+// resolveLifetime returns the lifetime a request asked for, or the default.
+func (c *policy) resolveLifetime(l Lifetime) Lifetime {
+	if l.IsZero() {
+		return c.defaultLifetime
+	}
+	return l
+}
+
+// expiry returns when t stops working under the current policy: its own
+// expiry, or its secret's issue plus MaxLifetime if that comes first. Under
+// RequireExpiry with no MaxLifetime, a token without an expiry has expired
+// at its secret's issue. Zero: never.
+func (c *policy) expiry(t *Token) time.Time {
+	at := t.ExpiresAt
+	if c.maxLifetime.Expires() {
+		if limit := c.maxLifetime.ExpiresAt(t.SecretIssuedAt()); at.IsZero() || limit.Before(at) {
+			at = limit
+		}
+	}
+	if at.IsZero() && c.requireExpiry {
+		at = t.SecretIssuedAt()
+	}
+	return at
+}

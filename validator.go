@@ -196,7 +196,9 @@ func (v *Validator) ValidateInto(ctx context.Context, presented string, req Requ
 func (v *Validator) SingleTenant() (org string, ok bool) { return v.cfg.tenant, v.cfg.tenant != "" }
 
 // validate is Validate, writing the principal into p, or into a new one
-// (the one allocation) when p is nil.
+// (the one allocation) when p is nil. It reads as the hot path goes: find
+// the token, check its state, work out its privileges, authorize the
+// request, note the use, charge the budget.
 func (v *Validator) validate(ctx context.Context, presented string, req Request, p *Principal) (*Principal, error) {
 	if v.closed.Load() {
 		return nil, ErrClosed
@@ -211,107 +213,141 @@ func (v *Validator) validate(ctx context.Context, presented string, req Request,
 		dst = scratch.Get().(*Token)
 		defer scratch.Put(dst)
 	}
-	t, usedPrev, key, d, err := v.lookup(ctx, dst, presented, now)
+	f, err := v.find(ctx, dst, presented, now)
 	if err != nil {
 		return nil, err
 	}
-	org := req.Org
+	t, org := f.token, req.Org
 	if org == "" {
 		org = v.cfg.tenant
 	}
 	expiresAt := v.pol.expiry(t)
-	switch {
-	case t.Kind == KindOrg && t.OrgID != org:
-		// From another org (or from none), a foreign token does not exist.
-		return nil, v.reject(ctx, t, d, now, ErrUnknown)
-	case t.Revoked():
-		return nil, v.reject(ctx, t, d, now, ErrRevoked)
-	case !expiresAt.IsZero() && !now.Before(expiresAt), usedPrev && !now.Before(t.PrevExpiresAt):
-		return nil, v.reject(ctx, t, d, now, ErrExpired)
-	case v.idle(t, now):
-		return nil, v.reject(ctx, t, d, now, ErrIdle)
-	case !v.pol.allowsIP(t.IPFilter, req.IP):
-		return nil, v.reject(ctx, t, d, now, ErrIPNotAllowed)
+	if reason := v.checkState(f, org, expiresAt, req.IP, now); reason != nil {
+		return nil, v.reject(ctx, f, now, reason)
 	}
+
 	if p == nil {
 		p = new(Principal)
 	}
 	*p = Principal{
 		TokenID: t.ID, Hint: t.Hint, Name: t.Name, Kind: t.Kind, OwnerID: t.OwnerID,
 		OrgID: t.OrgID, Roles: t.Roles, Grants: t.Grants, Resources: t.Resources,
-		Metadata: t.Metadata, ExpiresAt: expiresAt, KeyOutdated: key > 0, pol: v.pol,
+		Metadata: t.Metadata, ExpiresAt: expiresAt, KeyOutdated: f.olderKey, pol: v.pol,
 	}
 	if t.Kind == KindUser {
 		if err := v.member(ctx, p, t, org); err != nil {
 			if errors.Is(err, ErrStoreUnavailable) {
-				v.refund(ctx, t, d, now)
+				v.refund(ctx, f, now)
 				return nil, err
 			}
-			return nil, v.reject(ctx, t, d, now, err)
+			return nil, v.reject(ctx, f, now, err)
 		}
 	}
+
 	if req.Access > AccessNone && p.Access(req.API) < req.Access {
-		err := v.reject(ctx, t, d, now, ErrForbidden)
+		err := v.reject(ctx, f, now, ErrForbidden)
 		err.API, err.Access = req.API, req.Access
 		return nil, err
 	}
 	if req.Resource != "" && !p.AllowsResource(req.Resource) {
-		return nil, v.reject(ctx, t, d, now, ErrForbidden)
+		return nil, v.reject(ctx, f, now, ErrForbidden)
 	}
+
 	if now.Sub(t.LastUsedAt) >= v.cfg.flushInterval { // else the store has a use recent enough
 		v.recordUse(ctx, t, now)
 	}
-	var dec Decision
-	limited := d != nil
-	if limited {
-		dec = *d
-	} else if v.combined == nil {
-		if dec, limited, err = v.rateLimit(ctx, t, now); err != nil {
-			return nil, err
-		}
-	}
-	if limited {
-		if dec.ResetAfter == 0 && dec.ResetAt.After(now) {
-			dec.ResetAfter = dec.ResetAt.Sub(now)
-		}
-		if !dec.Allowed {
-			return nil, &TokenError{TokenID: t.ID, Hint: t.Hint, Err: &RateLimitError{Decision: dec}}
-		}
-		p.RateLimit = dec
+	if err := v.charge(ctx, p, f, now); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// reject returns the rejection of the found token t for reason, after
-// giving back the request a combined lookup charged (d), so a denied
-// request costs no budget.
-func (v *Validator) reject(ctx context.Context, t *Token, d *Decision, now time.Time, reason error) *TokenError {
-	v.refund(ctx, t, d, now)
-	return &TokenError{TokenID: t.ID, Hint: t.Hint, Err: reason}
+// found is what [Validator.find] found.
+type found struct {
+	token    *Token
+	prev     bool      // matched the previous secret, in its grace period
+	olderKey bool      // matched under an older hash key
+	charged  *Decision // taken by a combined lookup (GetByHashAllow), or nil
 }
 
-// refund gives back the request GetByHashAllow took for t, if it took one.
-// A failed refund costs the client one request of budget; it is logged.
-func (v *Validator) refund(ctx context.Context, t *Token, d *Decision, now time.Time) {
-	if d == nil || !d.Allowed || v.combined == nil {
+// checkState returns why the found token cannot act in org from addr at
+// now, or nil: foreign, revoked, expired (at expiresAt, or its previous
+// secret's grace is over), idle or outside its IP filter.
+func (v *Validator) checkState(f found, org string, expiresAt time.Time, addr netip.Addr, now time.Time) error {
+	t := f.token
+	switch {
+	case t.Kind == KindOrg && t.OrgID != org:
+		return ErrUnknown // from another org (or from none), a foreign token does not exist
+	case t.Revoked():
+		return ErrRevoked
+	case !expiresAt.IsZero() && !now.Before(expiresAt), f.prev && !now.Before(t.PrevExpiresAt):
+		return ErrExpired
+	case v.idle(t, now):
+		return ErrIdle
+	case !v.pol.allowsIP(t.IPFilter, addr):
+		return ErrIPNotAllowed
+	}
+	return nil
+}
+
+// charge takes the request from the token's budget (or uses the decision a
+// combined lookup took) and puts the decision in p.
+func (v *Validator) charge(ctx context.Context, p *Principal, f found, now time.Time) error {
+	var dec Decision
+	limited := f.charged != nil
+	if limited {
+		dec = *f.charged
+	} else if v.combined == nil {
+		var err error
+		if dec, limited, err = v.rateLimit(ctx, f.token, now); err != nil {
+			return err
+		}
+	}
+	if !limited {
+		return nil
+	}
+	if dec.ResetAfter == 0 && dec.ResetAt.After(now) {
+		dec.ResetAfter = dec.ResetAt.Sub(now)
+	}
+	if !dec.Allowed {
+		return &TokenError{TokenID: f.token.ID, Hint: f.token.Hint, Err: &RateLimitError{Decision: dec}}
+	}
+	p.RateLimit = dec
+	return nil
+}
+
+// reject returns the rejection of the found token for reason, after giving
+// back the request a combined lookup charged, so a denied request costs no
+// budget.
+func (v *Validator) reject(ctx context.Context, f found, now time.Time, reason error) *TokenError {
+	v.refund(ctx, f, now)
+	return &TokenError{TokenID: f.token.ID, Hint: f.token.Hint, Err: reason}
+}
+
+// refund gives back the request GetByHashAllow took, if it took one. A
+// failed refund costs the client one request of budget; it is logged.
+func (v *Validator) refund(ctx context.Context, f found, now time.Time) {
+	if f.charged == nil || !f.charged.Allowed || v.combined == nil {
 		return
 	}
-	key, limit := v.defaults.LimitFor(t)
+	key, limit := v.defaults.LimitFor(f.token)
 	if err := v.combined.Refund(ctx, key, limit, now); err != nil && v.cfg.logger != nil {
 		v.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "apitoken: rate-limit refund failed",
-			slog.String("token_id", t.ID), slog.Any("error", err))
+			slog.String("token_id", f.token.ID), slog.Any("error", err))
 	}
 }
 
-// lookup finds the token whose hash (under any key of the ring) matches s,
-// and reports whether it matched the token's previous hash (a secret in its
-// grace period) and under which key.
-// With a LookupLimiter store as limiter it also returns the rate-limit
-// decision taken in the same round trip (nil if none was taken). With a
-// HashReader store it reads the token into dst.
-func (v *Validator) lookup(ctx context.Context, dst *Token, s string, now time.Time) (t *Token, prev bool, key int, d *Decision, err error) {
+// find looks up the token whose hash (under any key of the ring) matches s.
+// With a LookupLimiter store as limiter the same round trip takes the
+// rate-limit decision; with a HashReader store the token is read into dst.
+func (v *Validator) find(ctx context.Context, dst *Token, s string, now time.Time) (found, error) {
 	for i := range v.hash.keys() {
 		h := v.hash.sum(i, s)
+		var (
+			t   *Token
+			d   *Decision
+			err error
+		)
 		switch {
 		case v.reader != nil:
 			t = dst
@@ -323,18 +359,20 @@ func (v *Validator) lookup(ctx context.Context, dst *Token, s string, now time.T
 		}
 		switch {
 		case err == nil:
+			f := found{token: t, olderKey: i > 0, charged: d}
 			if equal(t.Hash, h) {
-				return t, false, i, d, nil
+				return f, nil
 			}
 			if !t.PrevHash.IsZero() && equal(t.PrevHash, h) {
-				return t, true, i, d, nil
+				f.prev = true
+				return f, nil
 			}
-			return nil, false, i, nil, ErrUnknown // a store that matched loosely
+			return found{}, ErrUnknown // a store that matched loosely
 		case !errors.Is(err, ErrNotFound):
-			return nil, false, i, nil, fmt.Errorf("apitoken: validate: %w: %w", ErrStoreUnavailable, err)
+			return found{}, fmt.Errorf("apitoken: validate: %w: %w", ErrStoreUnavailable, err)
 		}
 	}
-	return nil, false, 0, nil, ErrUnknown
+	return found{}, ErrUnknown
 }
 
 // member replaces p's privileges with the user's current ones in org,

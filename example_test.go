@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"time"
@@ -87,51 +85,4 @@ func ExampleValidator_Validate() {
 	// true
 	// true
 	// true
-}
-
-func ExampleMiddleware() {
-	ctx := context.Background()
-	store := memstore.New()
-	policy := apitoken.Policy{
-		Prefix:       "acme",
-		Roles:        map[string]apitoken.Role{"observer": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
-		OrgRateLimit: apitoken.Limit{Rate: apitoken.Per(60, time.Minute), Burst: 2},
-	}
-	frozen := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) } // no refill between calls
-	iss, _ := apitoken.NewIssuer(store, policy, apitoken.WithClock(frozen))
-	v, _ := apitoken.NewValidator(store, policy, apitoken.WithLimiter(apitoken.NewLocalLimiter()), apitoken.WithClock(frozen))
-	secret, _, _ := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "ci", Roles: []string{"observer"}})
-
-	auth := apitoken.Middleware(v,
-		apitoken.WithOrg(func(r *http.Request) string { return r.PathValue("org") }),
-		apitoken.WithAPIName("devices"),
-	)
-	mux := http.NewServeMux()
-	mux.Handle("/orgs/{org}/devices/", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := apitoken.PrincipalFrom(r.Context())
-		fmt.Fprintf(w, "hello %s", p.Name)
-	})))
-
-	call := func(method, path, token string) {
-		r := httptest.NewRequest(method, path, nil)
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, r)
-		fmt.Println(strings.TrimSpace(fmt.Sprint(method, " ", path, " ", w.Code, " ", w.Header().Get("WWW-Authenticate"), " ", w.Header().Get("Retry-After"))))
-	}
-	call("GET", "/orgs/org_1/devices/", secret.Reveal())
-	call("GET", "/orgs/org_1/devices/", "")
-	call("GET", "/orgs/org_2/devices/", secret.Reveal())
-	call("POST", "/orgs/org_1/devices/", secret.Reveal())
-	call("GET", "/orgs/org_1/devices/", secret.Reveal())
-	call("GET", "/orgs/org_1/devices/", secret.Reveal())
-	// Output:
-	// GET /orgs/org_1/devices/ 200
-	// GET /orgs/org_1/devices/ 401 Bearer realm="api"
-	// GET /orgs/org_2/devices/ 401 Bearer realm="api", error="invalid_token"
-	// POST /orgs/org_1/devices/ 403 Bearer realm="api", error="insufficient_scope"
-	// GET /orgs/org_1/devices/ 200
-	// GET /orgs/org_1/devices/ 429  1
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/httpauth"
 	"github.com/apitoken/apitoken/stores/sqlstore"
 )
 
@@ -66,7 +67,7 @@ func run(ctx context.Context, addr, file, dsn string) error {
 	if err != nil {
 		return err
 	}
-	v, err := apitoken.NewValidator(store, policy, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
+	v, err := apitoken.NewValidator(store, policy, apitoken.WithLimiter(apitoken.NewLocalLimiter()), apitoken.WithSingleTenant(org))
 	if err == nil {
 		err = demoToken(ctx, iss, addr)
 	}
@@ -76,14 +77,18 @@ func run(ctx context.Context, addr, file, dsn string) error {
 	go v.Run(ctx) // writes last-used times in batches until ctx ends
 
 	// The middleware answers 401/403/429/503 itself and logs why to stderr.
-	auth := apitoken.Middleware(v,
-		apitoken.WithRealm("devices"),
-		apitoken.WithOrg(func(*http.Request) string { return org }),
-		apitoken.WithObserver(apitoken.SlogObserver(slog.Default())),
+	// The Validator is single-tenant, so no org source is needed; the API
+	// name, "devices", comes from the route's pattern.
+	auth, err := httpauth.New(v,
+		httpauth.WithRealm("devices"),
+		httpauth.WithObserver(httpauth.SlogObserver(slog.Default())),
 	)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /devices", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := apitoken.PrincipalFrom(r.Context())
+	mux.Handle("GET /devices", auth.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := httpauth.PrincipalFrom(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"token": p.Hint, "org": p.OrgID, "devices": []string{"sensor-1", "sensor-2"}})
 	})))

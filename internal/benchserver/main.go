@@ -1,4 +1,4 @@
-// Command benchserver serves one handler bare and behind the apitoken
+// Command benchserver serves one handler bare and behind the httpauth
 // middleware (memory store, local limiter on, many tokens), for load tests
 // with wrk: scripts/bench-wrk drives it. It writes the tokens' plaintexts to
 // a file for the load generator, so use it only on test data.
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/httpauth"
 	"github.com/apitoken/apitoken/stores/memstore"
 )
 
@@ -70,7 +71,11 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok")
 	})
-	mw := apitoken.Middleware(v, apitoken.WithOrg(func(r *http.Request) string { return r.Header.Get("X-Org") }))
+	// The defaults (failure budget on, credential removed), as hosts get
+	// them; no ServeMux here, so the API is named.
+	mw, err := httpauth.New(v, httpauth.WithOrg(func(r *http.Request) string { return r.Header.Get("X-Org") }),
+		httpauth.WithAPIName("devices"))
+	check(err)
 	// Bind every address before saying ready, so a load generator never
 	// reaches another process still holding a port.
 	serve := func(addr string, h http.Handler) {
@@ -79,7 +84,7 @@ func main() {
 		go func() { check(http.Serve(ln, h)) }()
 	}
 	serve(*bare, ok)
-	serve(*protected, mw(ok))
+	serve(*protected, mw.Wrap(ok))
 	fl.next = ok
 	serve(*floorAddr, fl)
 	if *pprofAddr != "" {

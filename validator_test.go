@@ -182,12 +182,6 @@ func TestValidateErrors(t *testing.T) {
 	}
 }
 
-func must(err error) { // for middleware_test.go until it moves to httpauth
-	if err != nil {
-		panic(err)
-	}
-}
-
 func mustValidate(t testing.TB, e *env, s string) {
 	t.Helper()
 	_, err := e.v.Validate(context.Background(), s, readDev)

@@ -468,3 +468,30 @@ func TestMiddlewareRateLimitPolicyPerLimit(t *testing.T) {
 		}
 	}
 }
+
+// The default API name is the first segment of the matched ServeMux
+// pattern, whatever its method and host; a pattern that names none denies.
+func TestMiddlewareAPIFromPattern(t *testing.T) {
+	e := newEnv(t, testPolicy(), apitoken.WithSingleTenant("org_1"))
+	tok, _ := e.issue(t, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "all", Roles: []string{"admin"}})
+	var seen []string
+	auth, err := httpauth.New(e.v, httpauth.WithObserver(func(_ *http.Request, o httpauth.Outcome) {
+		seen = append(seen, fmt.Sprint(o.API, " ", o.Status))
+	}))
+	require.NoError(t, err)
+	ok := auth.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, c := range [][2]string{
+		{"/devices/{id}", "/devices/1"},
+		{"GET /sites/", "/sites/a"},
+		{"example.com/hosts/", "http://example.com/hosts/"},
+		{"/{org}/x/", "/acme/x/"},
+		{"/{$}", "/"},
+	} {
+		mux := http.NewServeMux()
+		mux.Handle(c[0], ok)
+		r := httptest.NewRequest("GET", c[1], nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		mux.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	assert.Equal(t, []string{"devices 0", "sites 0", "hosts 0", "{org} 403", "{$} 403"}, seen)
+}

@@ -15,7 +15,7 @@ import (
 const (
 	HeaderForwarded     = "Forwarded"       // RFC 7239 list: for=… elements
 	HeaderXForwardedFor = "X-Forwarded-For" // list of addresses
-	HeaderXRealIP       = "X-Real-Ip"       // single address (canonical form of X-Real-IP)
+	HeaderXRealIP       = "X-Real-IP"       // single address
 )
 
 // A ClientIPSource finds a request's client address from one declared

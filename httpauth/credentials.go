@@ -51,7 +51,7 @@ func (m *Middleware) credentials(r *http.Request) (token string, from uint8, err
 	if m.apiKeyHeader != "" {
 		for _, h := range r.Header[m.apiKeyHeader] {
 			t := trimOWS(h)
-			if t == "" || strings.ContainsAny(t, " \t,") {
+			if t == "" || !token68ish(t) {
 				return "", 0, ErrBadCredentials
 			}
 			if err := add(t, fromAPIKey); err != nil {
@@ -93,10 +93,22 @@ func bearerToken(h string) (token string, ok bool, err error) {
 		return "", false, nil
 	}
 	rest = strings.TrimLeft(rest, " ")
-	if rest == "" || strings.ContainsAny(rest, " \t,") {
+	if rest == "" || !token68ish(rest) {
 		return "", false, ErrBadCredentials
 	}
 	return rest, true, nil
+}
+
+// token68ish reports whether s holds no space, tab or comma: one credential,
+// not a list or parameters. (A loop: strings.ContainsAny builds its byte
+// set on every call, on the hot path.)
+func token68ish(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ' ' || c == '\t' || c == ',' {
+			return false
+		}
+	}
+	return true
 }
 
 func bearerScheme(h string) (scheme, rest string) {
@@ -118,6 +130,9 @@ func (m *Middleware) withoutCredentials(r, r2 *http.Request, from uint8) {
 			case k == m.apiKeyHeader && from&fromAPIKey != 0:
 				continue
 			case k == headerAuthorization && from&fromBearer != 0:
+				if len(vs) == 1 { // the one line the token came from
+					continue
+				}
 				if vs = otherSchemes(vs); len(vs) == 0 {
 					continue
 				}

@@ -3,6 +3,7 @@ package apitoken
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -131,9 +132,10 @@ type TokenError struct {
 	Err    error
 }
 
-// Error returns "apitoken: token <id>: <reason>".
+// Error returns "apitoken: token <id>: <reason>", e.g. "apitoken: token
+// 0192…: token revoked".
 func (e *TokenError) Error() string {
-	msg := "apitoken: token " + e.TokenID + ": " + e.Err.Error()
+	msg := "apitoken: token " + e.TokenID + ": " + strings.TrimPrefix(e.Err.Error(), "apitoken: ")
 	if e.Access > AccessNone {
 		msg += " (needs " + e.Access.String() + " access to " + strconv.Quote(e.API) + ")"
 	}

@@ -5,12 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
-	"github.com/apitoken/apitoken/internal/testservers"
 )
 
 // TestDeniedRequestCostsNoBudget: with the Store as its own limiter, the one
@@ -21,28 +19,7 @@ import (
 // token has, cannot spend the token's budget.
 func TestDeniedRequestCostsNoBudget(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		client func(t *testing.T, c *counter) redis.UniversalClient
-	}{
-		{"Single", func(t *testing.T, c *counter) redis.UniversalClient {
-			cl := singleClient(t, testservers.StartRedis(t))
-			cl.AddHook(c)
-			return cl
-		}},
-		{"Cluster", func(t *testing.T, c *counter) redis.UniversalClient {
-			cl := redis.NewClusterClient(&redis.ClusterOptions{
-				Addrs: testservers.StartRedisCluster(t).Addrs,
-				NewClient: func(opt *redis.Options) *redis.Client {
-					node := redis.NewClient(opt)
-					node.AddHook(c)
-					return node
-				},
-			})
-			t.Cleanup(func() { cl.Close() })
-			return cl
-		}},
-	} {
+	for _, tc := range countedClients {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := &counter{}

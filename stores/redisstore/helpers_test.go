@@ -39,3 +39,28 @@ func newStore(t testing.TB, client redis.UniversalClient, opts ...redisstore.Opt
 	t.Cleanup(func() { s.Close(context.Background()) }) // t.Context() is already cancelled here
 	return s
 }
+
+// countedClients are a single server's client and a Cluster's, each with c
+// counting the round trips that reach a server, for tests that run on both.
+var countedClients = []struct {
+	name   string
+	client func(t *testing.T, c *counter) redis.UniversalClient
+}{
+	{"Single", func(t *testing.T, c *counter) redis.UniversalClient {
+		cl := singleClient(t, testservers.StartRedis(t))
+		cl.AddHook(c)
+		return cl
+	}},
+	{"Cluster", func(t *testing.T, c *counter) redis.UniversalClient {
+		cl := redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: testservers.StartRedisCluster(t).Addrs,
+			NewClient: func(opt *redis.Options) *redis.Client {
+				node := redis.NewClient(opt)
+				node.AddHook(c) // count what reaches a server
+				return node
+			},
+		})
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}},
+}

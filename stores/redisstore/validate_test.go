@@ -100,28 +100,7 @@ func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 // Cluster.
 func TestRoundTripsPerValidation(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		client func(t *testing.T, c *counter) redis.UniversalClient
-	}{
-		{"Single", func(t *testing.T, c *counter) redis.UniversalClient {
-			cl := singleClient(t, testservers.StartRedis(t))
-			cl.AddHook(c)
-			return cl
-		}},
-		{"Cluster", func(t *testing.T, c *counter) redis.UniversalClient {
-			cl := redis.NewClusterClient(&redis.ClusterOptions{
-				Addrs: testservers.StartRedisCluster(t).Addrs,
-				NewClient: func(opt *redis.Options) *redis.Client {
-					node := redis.NewClient(opt)
-					node.AddHook(c) // count what reaches a server
-					return node
-				},
-			})
-			t.Cleanup(func() { cl.Close() })
-			return cl
-		}},
-	} {
+	for _, tc := range countedClients {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := &counter{}

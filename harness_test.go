@@ -155,7 +155,7 @@ type env struct {
 	dir   *directory
 }
 
-func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.Option) *env {
+func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.ValidatorOption) *env {
 	t.Helper()
 	e := &env{mem: memstore.New(), clock: newClock(), dir: &directory{}}
 	e.store = &faultStore{Store: e.mem}
@@ -164,7 +164,7 @@ func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := append([]apitoken.Option{apitoken.WithClock(e.clock.Now), apitoken.WithUsers(e.dir)}, vopts...)
+	opts := append([]apitoken.ValidatorOption{apitoken.WithClock(e.clock.Now), apitoken.WithUsers(e.dir)}, vopts...)
 	e.v, err = apitoken.NewValidator(e.store, pol, opts...)
 	if err != nil {
 		t.Fatal(err)

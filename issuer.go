@@ -22,17 +22,21 @@ type Issuer struct {
 	pol   *policy
 	hash  *hasher
 	seal  *sealer // nil without seal keys
-	cfg   *config
+	cfg   issuerConfig
 }
 
 // NewIssuer returns an Issuer that keeps tokens in store under policy. It
-// takes the options WithHashKeys, WithSealKeys, WithClock and WithLogger.
-// An invalid policy is a [*PolicyError]; a bad option is an error naming it.
-func NewIssuer(store Store, policy Policy, opts ...Option) (*Issuer, error) {
+// takes [IssuerOption]s: [WithHashKeys], [WithSealKeys], [WithClock] and
+// [WithLogger]. An invalid policy is a [*PolicyError]; a bad option is an
+// error naming it.
+func NewIssuer(store Store, policy Policy, opts ...IssuerOption) (*Issuer, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewIssuer: nil Store")
 	}
-	cfg, err := newConfig("NewIssuer", []string{"WithHashKeys", "WithSealKeys", "WithClock", "WithLogger"}, opts)
+	cfg := issuerConfig{base: newBase()}
+	err := configure("NewIssuer", &cfg, opts, IssuerOption.applyIssuer)
+	defer wipe(cfg.hashKeys) // the hasher and the sealer hold their own copies
+	defer wipe(cfg.sealKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +50,7 @@ func NewIssuer(store Store, policy Policy, opts ...Option) (*Issuer, error) {
 			return nil, fmt.Errorf("apitoken: NewIssuer: WithSealKeys: %w", err)
 		}
 	}
-	cfg.wipeKeys()
+	is.cfg.hashKeys, is.cfg.sealKeys = nil, nil
 	return is, nil
 }
 
@@ -341,3 +345,39 @@ func (is *Issuer) Delete(ctx context.Context, id string) error {
 
 // Format prints only the type: an Issuer holds keys.
 func (is *Issuer) Format(f fmt.State, _ rune) { io.WriteString(f, "apitoken.Issuer{…}") }
+
+// issuerConfig is what NewIssuer's options set.
+type issuerConfig struct {
+	base
+	hashKeys [][]byte
+	sealKeys [][]byte
+}
+
+// issuerOption is an [IssuerOption] of the Issuer's own.
+type issuerOption struct {
+	name  string
+	apply func(*issuerConfig) error
+}
+
+func (o issuerOption) applyIssuer(c *issuerConfig) error {
+	if err := o.apply(c); err != nil {
+		return fmt.Errorf("%s: %w", o.name, err)
+	}
+	return nil
+}
+
+// WithSealKeys makes tokens recoverable: the Issuer also stores each secret
+// encrypted with XChaCha20-Poly1305 under keys[0] (the token ID as associated
+// data), and [Issuer.Reveal] decrypts it with whichever key sealed it. Each
+// key must be exactly 32 random bytes; the keys are copied. Without this
+// option only the hash is stored.
+func WithSealKeys(keys ...[]byte) IssuerOption {
+	return issuerOption{"WithSealKeys", func(c *issuerConfig) error {
+		if len(keys) == 0 {
+			return fmt.Errorf("no keys")
+		}
+		ring, err := keyRing(keys, 32)
+		c.sealKeys = ring
+		return err
+	}}
+}

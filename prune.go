@@ -18,17 +18,18 @@ import (
 type Pruner struct {
 	store Store
 	pol   *policy
-	cfg   *config
+	cfg   prunerConfig
 }
 
-// NewPruner returns a Pruner for store under policy. It takes the options
-// WithClock, WithBatchSize, WithPruneMargin, WithFlushFirst and WithLogger.
-func NewPruner(store Store, policy Policy, opts ...Option) (*Pruner, error) {
+// NewPruner returns a Pruner for store under policy. It takes
+// [PrunerOption]s: [WithClock], [WithLogger], [WithBatchSize],
+// [WithPruneMargin] and [WithFlushFirst].
+func NewPruner(store Store, policy Policy, opts ...PrunerOption) (*Pruner, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewPruner: nil Store")
 	}
-	cfg, err := newConfig("NewPruner", []string{"WithClock", "WithBatchSize", "WithPruneMargin", "WithFlushFirst", "WithLogger"}, opts)
-	if err != nil {
+	cfg := prunerConfig{base: newBase(), batchSize: DefaultPruneBatch, pruneMargin: DefaultPruneMargin}
+	if err := configure("NewPruner", &cfg, opts, PrunerOption.applyPruner); err != nil {
 		return nil, err
 	}
 	pol, err := policy.compile()
@@ -112,3 +113,67 @@ func (pr *Pruner) Run(ctx context.Context, interval time.Duration) error {
 
 // Format prints only the type.
 func (pr *Pruner) Format(f fmt.State, _ rune) { io.WriteString(f, "apitoken.Pruner{…}") }
+
+// prunerConfig is what NewPruner's options set.
+type prunerConfig struct {
+	base
+	batchSize   int
+	pruneMargin time.Duration
+	flushFirst  *Validator
+}
+
+// prunerOption is a [PrunerOption] of the Pruner's own.
+type prunerOption struct {
+	name  string
+	apply func(*prunerConfig) error
+}
+
+func (o prunerOption) applyPruner(c *prunerConfig) error {
+	if err := o.apply(c); err != nil {
+		return fmt.Errorf("%s: %w", o.name, err)
+	}
+	return nil
+}
+
+// DefaultPruneBatch is how many tokens one prune step deletes at most.
+const DefaultPruneBatch = 500
+
+// WithBatchSize sets how many tokens one prune step deletes at most.
+func WithBatchSize(n int) PrunerOption {
+	return prunerOption{"WithBatchSize", func(c *prunerConfig) error {
+		if n <= 0 {
+			return fmt.Errorf("batch size must be positive")
+		}
+		c.batchSize = n
+		return nil
+	}}
+}
+
+// DefaultPruneMargin is added to the idle timeout when pruning, so tokens
+// used on a replica whose last-used times are not yet flushed survive.
+const DefaultPruneMargin = time.Hour
+
+// WithPruneMargin sets how much longer than the idle timeout a token must be
+// unused before the pruner removes it (default one hour). Keep it above every
+// replica's flush interval.
+func WithPruneMargin(d time.Duration) PrunerOption {
+	return prunerOption{"WithPruneMargin", func(c *prunerConfig) error {
+		if d < 0 {
+			return fmt.Errorf("negative margin")
+		}
+		c.pruneMargin = d
+		return nil
+	}}
+}
+
+// WithFlushFirst makes the pruner flush v's pending last-used times before
+// each pass.
+func WithFlushFirst(v *Validator) PrunerOption {
+	return prunerOption{"WithFlushFirst", func(c *prunerConfig) error {
+		if v == nil {
+			return fmt.Errorf("nil Validator")
+		}
+		c.flushFirst = v
+		return nil
+	}}
+}

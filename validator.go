@@ -108,7 +108,7 @@ type Validator struct {
 	store   Store
 	pol     *policy
 	hash    *hasher
-	cfg     *config
+	cfg     validatorConfig
 	closed  atomic.Bool
 	seed    maphash.Seed
 	pending [pendingShards]pendingShard
@@ -121,9 +121,9 @@ type Validator struct {
 }
 
 // NewValidator returns a Validator reading tokens from store under policy.
-// It takes the options WithHashKeys, WithClock, WithLimiter, WithUsers,
-// WithFlushInterval, WithLogger and WithSingleTenant; without
-// WithSingleTenant it is multi-tenant. It starts no goroutine. Given a store
+// It takes [ValidatorOption]s: [WithHashKeys], [WithClock], [WithLogger],
+// [WithLimiter], [WithUsers], [WithFlushInterval] and [WithSingleTenant];
+// without WithSingleTenant it is multi-tenant. It starts no goroutine. Given a store
 // that implements [LookupLimiter] as its own limiter (WithLimiter(store)),
 // it looks up and rate-limits in one store round trip; a request that is
 // then denied (idle, IP, role, access, resource, user directory) gets its
@@ -132,11 +132,13 @@ type Validator struct {
 // reads tokens into reused Tokens, and given a [UseMarker] store it writes
 // uses at once. An invalid policy is a [*PolicyError]; a bad option is an
 // error naming it.
-func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error) {
+func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validator, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewValidator: nil Store")
 	}
-	cfg, err := newConfig("NewValidator", []string{"WithHashKeys", "WithClock", "WithLimiter", "WithUsers", "WithFlushInterval", "WithLogger", "WithSingleTenant"}, opts)
+	cfg := validatorConfig{base: newBase(), flushInterval: DefaultFlushInterval}
+	err := configure("NewValidator", &cfg, opts, ValidatorOption.applyValidator)
+	defer wipe(cfg.hashKeys) // the hasher holds its own copies
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +146,6 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 	if err != nil {
 		return nil, err
 	}
-	defer cfg.wipeKeys() // the hasher holds its own copies
 	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed(),
 		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit, Roles: pol.roleLimits}}
 	for i := range v.pending {
@@ -160,6 +161,7 @@ func NewValidator(store Store, policy Policy, opts ...Option) (*Validator, error
 		v.reader = r
 	}
 	v.marker, _ = store.(UseMarker)
+	v.cfg.hashKeys = nil
 	return v, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -692,20 +693,22 @@ func TestRunFlushesEachInterval(t *testing.T) {
 
 func TestValidatorOptions(t *testing.T) {
 	store := memstore.New()
-	if _, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithBatchSize(5)); err == nil {
-		t.Error("NewValidator(WithBatchSize) = nil error, want error")
-	}
-	if _, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithLimiter(apitoken.NewLocalLimiter())); err == nil {
-		t.Error("NewIssuer(WithLimiter) = nil error, want error")
-	}
 	if _, err := apitoken.NewValidator(nil, testPolicy()); err == nil {
 		t.Error("NewValidator(nil store) = nil error, want error")
 	}
 	if _, err := apitoken.NewValidator(store, apitoken.Policy{Prefix: "Bad"}); !errors.Is(err, apitoken.ErrPolicy) {
 		t.Errorf("NewValidator(bad policy) = %v, want ErrPolicy", err)
 	}
-	if _, err := apitoken.NewValidator(store, testPolicy(), apitoken.Option{}); err == nil {
-		t.Error("NewValidator(zero Option) = nil error, want error")
+	for name, opt := range map[string]apitoken.ValidatorOption{
+		"zero ServiceOption": apitoken.ServiceOption{},
+		"zero KeyOption":     apitoken.KeyOption{},
+		"nil option":         nil,
+		"no hash keys":       apitoken.WithHashKeys(),
+		"nil Limiter":        apitoken.WithLimiter(nil),
+	} {
+		_, err := apitoken.NewValidator(store, testPolicy(), opt)
+		require.Error(t, err, name)
+		assert.True(t, strings.HasPrefix(err.Error(), "apitoken: NewValidator: "), "%s: %v", name, err)
 	}
 }
 

@@ -128,13 +128,13 @@ type env struct {
 	dir   *directory
 }
 
-func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.Option) *env {
+func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.ValidatorOption) *env {
 	t.Helper()
 	e := &env{store: &countingStore{Store: memstore.New()}, clock: &fakeClock{now: t0}, dir: &directory{}}
 	var err error
 	e.iss, err = apitoken.NewIssuer(e.store, pol, apitoken.WithClock(e.clock.Now))
 	require.NoError(t, err)
-	opts := append([]apitoken.Option{apitoken.WithClock(e.clock.Now), apitoken.WithUsers(e.dir)}, vopts...)
+	opts := append([]apitoken.ValidatorOption{apitoken.WithClock(e.clock.Now), apitoken.WithUsers(e.dir)}, vopts...)
 	e.v, err = apitoken.NewValidator(e.store, pol, opts...)
 	require.NoError(t, err)
 	return e

@@ -38,7 +38,7 @@ func main() {
 		Prefix: "bench",
 		Roles:  map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
 	}
-	var vopts []apitoken.Option
+	var vopts []apitoken.ValidatorOption
 	if *limit {
 		pol.OrgRateLimit = apitoken.Limit{Rate: 1e9, Burst: 1e9}
 		vopts = append(vopts, apitoken.WithLimiter(apitoken.NewLocalLimiter()))

@@ -52,7 +52,7 @@ func issue(t testing.TB, store apitoken.Store, pol apitoken.Policy, spec apitoke
 	return secret.Reveal(), tok
 }
 
-func newValidator(t testing.TB, store apitoken.Store, pol apitoken.Policy, opts ...apitoken.Option) *apitoken.Validator {
+func newValidator(t testing.TB, store apitoken.Store, pol apitoken.Policy, opts ...apitoken.ValidatorOption) *apitoken.Validator {
 	t.Helper()
 	opts = append(opts, apitoken.WithUsers(directory{}))
 	v, err := apitoken.NewValidator(store, pol, opts...)

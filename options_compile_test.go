@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -20,7 +19,8 @@ func TestOptionsAreCheckedByTheCompiler(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds programs with the go command")
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go")
+	require.NoError(t, err, "the go command")
 	root, err := os.Getwd()
 	require.NoError(t, err)
 	build := func(body string) (string, error) {

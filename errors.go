@@ -59,7 +59,7 @@ var (
 	ErrStoreUnavailable = errors.New("apitoken: store unavailable")
 	// ErrClosed is returned by a service after its Close.
 	ErrClosed = errors.New("apitoken: closed")
-	// ErrNotRecoverable is returned by [Issuer.Reveal] when no seal key is
+	// ErrNotRecoverable is returned by [Issuer.Recover] when no seal key is
 	// configured or the token was stored without a sealed secret.
 	ErrNotRecoverable = errors.New("apitoken: token secret is not recoverable")
 	// ErrBadCursor means a List cursor is not one the store issued.

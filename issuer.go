@@ -368,7 +368,7 @@ func (o issuerOption) applyIssuer(c *issuerConfig) error {
 
 // WithSealKeys makes tokens recoverable: the Issuer also stores each secret
 // encrypted with XChaCha20-Poly1305 under keys[0] (the token ID as associated
-// data), and [Issuer.Reveal] decrypts it with whichever key sealed it. Each
+// data), and [Issuer.Recover] decrypts it with whichever key sealed it. Each
 // key must be exactly 32 random bytes; the keys are copied. Without this
 // option only the hash is stored.
 func WithSealKeys(keys ...[]byte) IssuerOption {

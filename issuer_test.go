@@ -374,7 +374,7 @@ func TestReveal(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, testPolicy())
 	_, plain := e.issue(t, orgSpec())
-	if _, err := e.iss.Reveal(ctx, plain.ID); !errors.Is(err, apitoken.ErrNotRecoverable) {
+	if _, err := e.iss.Recover(ctx, plain.ID); !errors.Is(err, apitoken.ErrNotRecoverable) {
 		t.Errorf("Reveal without seal keys = %v, want ErrNotRecoverable", err)
 	}
 	key := bytes.Repeat([]byte{7}, 32)
@@ -386,23 +386,23 @@ func TestReveal(t *testing.T) {
 	if bytes.Contains(tok.Sealed, []byte(s.Reveal()[5:])) {
 		t.Fatal("sealed secret holds the plaintext")
 	}
-	got, err := iss.Reveal(ctx, tok.ID)
+	got, err := iss.Recover(ctx, tok.ID)
 	if err != nil || got.Reveal() != s.Reveal() {
 		t.Fatalf("Reveal = %v, %v; want the issued secret", got, err)
 	}
 	s2, _, err := iss.Regenerate(ctx, tok.ID, apitoken.Lifetime{})
 	require.NoError(t, err)
-	if got, err := iss.Reveal(ctx, tok.ID); err != nil || got.Reveal() != s2.Reveal() {
+	if got, err := iss.Recover(ctx, tok.ID); err != nil || got.Reveal() != s2.Reveal() {
 		t.Errorf("Reveal after Regenerate = %v, %v; want the new secret", got, err)
 	}
 	// Key rotation: an older key still opens; an unknown key does not.
 	rotated, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(bytes.Repeat([]byte{8}, 32), key))
 	require.NoError(t, err)
-	if got, err := rotated.Reveal(ctx, tok.ID); err != nil || got.Reveal() != s2.Reveal() {
+	if got, err := rotated.Recover(ctx, tok.ID); err != nil || got.Reveal() != s2.Reveal() {
 		t.Errorf("Reveal with rotated ring = %v, %v", got, err)
 	}
 	stranger, _ := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(bytes.Repeat([]byte{9}, 32)))
-	if _, err := stranger.Reveal(ctx, tok.ID); !errors.Is(err, apitoken.ErrNotRecoverable) {
+	if _, err := stranger.Recover(ctx, tok.ID); !errors.Is(err, apitoken.ErrNotRecoverable) {
 		t.Errorf("Reveal with a foreign key = %v, want ErrNotRecoverable", err)
 	}
 	// The ID is associated data: a sealed secret moved to another token does not open.
@@ -411,11 +411,11 @@ func TestReveal(t *testing.T) {
 	stolen, _ := store.Get(ctx, tok.ID)
 	other.Sealed = stolen.Sealed
 	require.NoError(t, store.Update(ctx, other))
-	if _, err := iss.Reveal(ctx, other.ID); !errors.Is(err, apitoken.ErrNotRecoverable) {
+	if _, err := iss.Recover(ctx, other.ID); !errors.Is(err, apitoken.ErrNotRecoverable) {
 		t.Errorf("Reveal of a moved sealed secret = %v, want ErrNotRecoverable", err)
 	}
 	require.NoError(t, iss.Revoke(ctx, tok.ID))
-	if _, err := iss.Reveal(ctx, tok.ID); !errors.Is(err, apitoken.ErrRevoked) {
+	if _, err := iss.Recover(ctx, tok.ID); !errors.Is(err, apitoken.ErrRevoked) {
 		t.Errorf("Reveal(revoked) = %v, want ErrRevoked", err)
 	}
 	if _, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys([]byte("short"))); err == nil {

@@ -140,7 +140,7 @@ func TestLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revealed, err := iss.Reveal(ctx, tok.ID)
+	revealed, err := iss.Recover(ctx, tok.ID)
 	if err != nil || revealed.Reveal() != secret.Reveal() {
 		t.Fatalf("Reveal(%s) = %v, %v; want the issued secret", tok.ID, revealed, err)
 	}

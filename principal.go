@@ -77,9 +77,9 @@ type Principal struct {
 	// KeyOutdated is set when the token matched under an older hash key;
 	// pass the presented token to [Issuer.Rehash].
 	KeyOutdated bool
-	// RateLimit is the rate-limit decision this validation took (for the
+	// Decision is the rate-limit decision this validation took (for the
 	// RateLimit response headers); zero when no limit applies.
-	RateLimit Decision
+	Decision Decision
 
 	pol *policy // the validator's policy, or nil for host-built principals
 }

@@ -43,23 +43,45 @@ func (l Limit) validate(field string) error {
 	return nil
 }
 
-// LimitKey names one rate-limit budget: one per org token, one per user
-// (shared by all of that user's tokens, and by whatever else the host charges
-// to it, such as logins). Build it with [TokenKey] or [UserKey].
-type LimitKey struct {
-	Kind Kind   // KindOrg: a token's budget; KindUser: a user's budget
-	ID   string // token ID or user ID
+// A Budget says whose rate-limit budget a [LimitKey] names.
+type Budget uint8
+
+// Budgets. The zero Budget is invalid.
+const (
+	// UserBudget is a user's budget, shared by all of the user's tokens
+	// and by whatever else the host charges to it, such as logins.
+	UserBudget Budget = 1
+	// TokenBudget is one org token's own budget.
+	TokenBudget Budget = 2
+)
+
+// String returns "user", "token" or "invalid".
+func (b Budget) String() string {
+	switch b {
+	case UserBudget:
+		return "user"
+	case TokenBudget:
+		return "token"
+	}
+	return "invalid"
 }
 
-// TokenKey returns the budget of the token with the given ID.
-func TokenKey(tokenID string) LimitKey { return LimitKey{Kind: KindOrg, ID: tokenID} }
+// LimitKey names one rate-limit budget: one per org token, one per user.
+// Build it with [TokenKey] or [UserKey].
+type LimitKey struct {
+	Budget Budget
+	ID     string // the token ID (TokenBudget) or the user ID (UserBudget)
+}
+
+// TokenKey returns the budget of the org token with the given ID.
+func TokenKey(tokenID string) LimitKey { return LimitKey{Budget: TokenBudget, ID: tokenID} }
 
 // UserKey returns the budget shared by all tokens of the user.
-func UserKey(userID string) LimitKey { return LimitKey{Kind: KindUser, ID: userID} }
+func UserKey(userID string) LimitKey { return LimitKey{Budget: UserBudget, ID: userID} }
 
 // String returns "token:<id>" or "user:<id>".
 func (k LimitKey) String() string {
-	if k.Kind == KindUser {
+	if k.Budget == UserBudget {
 		return "user:" + k.ID
 	}
 	return "token:" + k.ID
@@ -122,7 +144,7 @@ const (
 type limiterShard struct {
 	mu sync.Mutex
 	// tat holds each budget's theoretical arrival time (Unix ns), one map
-	// per key kind (user, org), keyed by ID: string keys take the maps'
+	// per Budget (user, token), keyed by ID: string keys take the maps'
 	// fast path.
 	tat       [2]map[string]int64
 	n         int      // keys in both maps
@@ -151,18 +173,18 @@ func (l *LocalLimiter) Allow(_ context.Context, key LimitKey, limit Limit, now t
 }
 
 // AllowN is Allow for n requests at once (n ≥ 1): all are taken or none.
-// A key of another kind than KindUser or KindOrg is an error.
+// A key of another Budget than UserBudget or TokenBudget is an error.
 func (l *LocalLimiter) AllowN(key LimitKey, limit Limit, now time.Time, n int) (Decision, error) {
 	if limit.IsZero() || limit.validate("Limit") != nil || n < 1 {
 		return Decision{}, fmt.Errorf("apitoken: local limiter: invalid limit %+v or count %d", limit, n)
 	}
-	if key.Kind != KindUser && key.Kind != KindOrg {
-		return Decision{}, fmt.Errorf("apitoken: local limiter: invalid key kind %v", key.Kind)
+	if key.Budget != UserBudget && key.Budget != TokenBudget {
+		return Decision{}, fmt.Errorf("apitoken: local limiter: invalid budget %v", key.Budget)
 	}
 	s := &l.shards[maphash.String(l.seed, key.ID)%limiterShards]
 	t := now.UnixNano()
 	s.mu.Lock()
-	m := s.tat[key.Kind-KindUser]
+	m := s.tat[key.Budget-UserBudget]
 	tat, ok := m[key.ID]
 	d, newTAT := gcra(limit, tat, t, n)
 	if d.Allowed {

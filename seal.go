@@ -10,11 +10,11 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Reveal returns the plaintext of a recoverable token (see [WithSealKeys]).
+// Recover returns the plaintext of a recoverable token (see [WithSealKeys]).
 // Errors: [ErrNotRecoverable] without seal keys, for a token stored without
 // a sealed secret, or if no configured key opens it; [ErrRevoked] or
 // [ErrExpired] for a token that no longer works; [ErrNotFound].
-func (is *Issuer) Reveal(ctx context.Context, id string) (Secret, error) {
+func (is *Issuer) Recover(ctx context.Context, id string) (Secret, error) {
 	if is.seal == nil {
 		return Secret{}, fmt.Errorf("%w: no seal keys configured", ErrNotRecoverable)
 	}

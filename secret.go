@@ -160,7 +160,7 @@ func hint(s string) string {
 }
 
 // Secret is a plaintext token. It exists only in the value [Issuer.Issue],
-// [Issuer.Regenerate] or [Issuer.Reveal] returns (or [Parse] builds). It
+// [Issuer.Regenerate] or [Issuer.Recover] returns (or [Parse] builds). It
 // redacts itself: every fmt verb, JSON, text marshaling and slog show only its
 // hint, and the plaintext sits behind a pointer, so even fmt paths that
 // bypass those methods (%p, a Secret in an unexported field) print an address

@@ -62,8 +62,9 @@ type Token struct {
 	OrgID       string `json:"org_id,omitempty"`
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
-	// Roles and Grants are the token's privileges (org tokens) or the limits
-	// it puts on its user's privileges (user tokens; empty means none).
+	// Roles and Grants are the token's privileges (org tokens), or a
+	// narrowing of its user's current privileges (user tokens: the token
+	// keeps only these; both empty means no narrowing).
 	Roles  []string `json:"roles,omitempty"`
 	Grants Grants   `json:"grants,omitempty"`
 	// Resources limits the token to these resources (e.g. site IDs); empty

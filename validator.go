@@ -231,7 +231,7 @@ func (v *Validator) charge(ctx context.Context, p *Principal, f found, now time.
 	if !dec.Allowed {
 		return &TokenError{TokenID: f.token.ID, Hint: f.token.Hint, Err: &RateLimitError{Decision: dec}}
 	}
-	p.RateLimit = dec
+	p.Decision = dec
 	return nil
 }
 

@@ -781,8 +781,8 @@ func TestDecisionIsPlainData(t *testing.T) {
 	p, err := e.v.Validate(ctx, s, readDev)
 	require.NoError(t, err)
 	want := apitoken.Decision{Allowed: true, Limit: pol.OrgRateLimit, ResetAt: t0.Add(time.Hour), ResetAfter: time.Hour}
-	if !same(p.RateLimit, want) {
-		t.Errorf("allowed: Decision = %+v, want %+v", p.RateLimit, want)
+	if !same(p.Decision, want) {
+		t.Errorf("allowed: Decision = %+v, want %+v", p.Decision, want)
 	}
 	_, err = e.v.Validate(ctx, s, readDev)
 	var rl *apitoken.RateLimitError

@@ -41,9 +41,9 @@ type Failure struct {
 	Err   error // the specific reason; never send it to the client
 	// RetryAfter is set for 429 and 503.
 	RetryAfter time.Duration
-	// RateLimit is the token's rate-limit decision behind a 429 (zero for
+	// Decision is the token's rate-limit decision behind a 429 (zero for
 	// a client out of failed authentications, [ErrThrottled]).
-	RateLimit apitoken.Decision
+	Decision apitoken.Decision
 }
 
 // Scope returns the RFC 6750 scope token for level access to api,
@@ -162,7 +162,7 @@ func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, out *Outcome, 
 			f.Scope = Scope(te.API, te.Access)
 		}
 	case errors.As(err, &rl):
-		f.Status, f.RetryAfter, f.RateLimit = http.StatusTooManyRequests, rl.Decision.RetryAfter, rl.Decision
+		f.Status, f.RetryAfter, f.Decision = http.StatusTooManyRequests, rl.Decision.RetryAfter, rl.Decision
 		m.rateLimitHeaders(w.Header(), rl.Decision, nil)
 	default: // store, directory or limiter down; closed validator
 		f.Status, f.RetryAfter = http.StatusServiceUnavailable, m.retryOutage

@@ -172,8 +172,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	p := &a.p
-	if p.RateLimit.Limit.Rate > 0 {
-		m.rateLimitHeaders(w.Header(), p.RateLimit, a.rateLimit[:])
+	if p.Decision.Limit.Rate > 0 {
+		m.rateLimitHeaders(w.Header(), p.Decision, a.rateLimit[:])
 	}
 	if m.observe != nil {
 		out.Principal, out.TokenID, out.Hint = p, p.TokenID, p.Hint

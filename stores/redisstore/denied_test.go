@@ -47,7 +47,7 @@ func TestDeniedRequestCostsNoBudget(t *testing.T) {
 				before := c.n.Load()
 				p, err := v.Validate(t.Context(), secret, office)
 				require.NoError(t, err, "request %d of the burst of 3 after 10 denied ones", i+1)
-				assert.Equal(t, 2-i, p.RateLimit.Remaining)
+				assert.Equal(t, 2-i, p.Decision.Remaining)
 				assert.Equal(t, int64(1), c.n.Load()-before, "an admitted request: one round trip")
 			}
 			_, err := v.Validate(t.Context(), secret, office)

@@ -20,7 +20,7 @@
 //	show(secret.Reveal()) // once
 //	p, err := v.Validate(ctx, presented, apitoken.Request{Org: "org_1",
 //		API: "devices", Access: apitoken.AccessRead, IP: clientIP})
-//	go v.Run(ctx) // writes last-used times in batches
+//	defer v.Close(ctx) // v writes last-used times in batches by itself; Close writes the rest
 //
 // A [Policy] sets the prefix, lifetimes (minutes to calendar months, a
 // default, a maximum, an allowed set), the idle timeout (90 days unless set),
@@ -34,8 +34,9 @@
 // long-ended tokens.
 //
 // Concurrency: Issuer, Validator, Pruner and LocalLimiter are safe for
-// concurrent use and start no goroutines; [Validator.Run] and [Pruner.Run]
-// are the background loops, run where the host chooses.
+// concurrent use. A Validator writes last-used times from a goroutine of its
+// own, which [Validator.Close] stops; the Pruner, which deletes data, runs
+// only where the host starts [Pruner.Run].
 //
 // Security: plaintext tokens never reach a store, a log, an error, fmt or
 // JSON output: [Secret] formats as its hint. Hashes are compared in constant

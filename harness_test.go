@@ -169,6 +169,7 @@ func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.ValidatorOption
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { e.v.Close(context.Background()) })
 	return e
 }
 

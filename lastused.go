@@ -91,27 +91,33 @@ func (v *Validator) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Run flushes last-used times every flush interval until ctx ends, then
-// flushes once more (with a fresh 10-second budget) and returns nil. Flush
-// failures are logged (see [WithLogger]) and retried at the next tick.
-func (v *Validator) Run(ctx context.Context) error {
+// flushTimeout bounds one background flush.
+const flushTimeout = 10 * time.Second
+
+// flushLoop writes the collected last-used times every flush interval
+// until Close, so a host that forgets nothing but Close loses no use. A
+// failed flush is logged (see [WithLogger]) and its uses are retried at the
+// next tick.
+func (v *Validator) flushLoop() {
+	defer close(v.done)
 	tick, stop := v.cfg.ticker(v.cfg.flushInterval)
 	defer stop()
 	for {
 		select {
-		case <-ctx.Done():
-			v.finalFlush(ctx)
-			return nil
+		case <-v.stop:
+			return
 		case <-tick:
+			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout) // the loop's own, no caller's
 			v.logFlush(ctx, v.Flush(ctx))
+			cancel()
 		}
 	}
 }
 
-// finalFlush flushes with a fresh 10-second budget, even if ctx has ended,
-// and logs a failure.
+// finalFlush flushes with a fresh flushTimeout budget, even if ctx has
+// ended, and logs a failure.
 func (v *Validator) finalFlush(ctx context.Context) {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
 	v.logFlush(fctx, v.Flush(fctx))
 }

@@ -17,10 +17,12 @@ import (
 
 // Validator checks presented tokens: the hot path. Use [NewValidator]; the
 // zero value is not usable. A Validator is safe for concurrent use. It keeps
-// last-used times in memory and writes them in batches: run [Validator.Run]
-// in the background and call [Validator.Close] at shutdown. A crash loses at
-// most one flush interval of last-used times (never a revocation). A store
-// that is a [UseMarker] (memstore) gets each use written at once instead.
+// last-used times in memory and writes them in batches by itself, every
+// flush interval ([WithFlushInterval]), from the goroutine NewValidator
+// starts; call [Validator.Close] at shutdown to stop it and write the rest
+// ([Validator.Flush] writes them at once). A crash loses at most one flush
+// interval of last-used times (never a revocation). A store that is a
+// [UseMarker] (memstore) gets each use written at once instead.
 type Validator struct {
 	store   Store
 	pol     *policy
@@ -29,7 +31,10 @@ type Validator struct {
 	closed  atomic.Bool
 	seed    maphash.Seed
 	pending [pendingShards]pendingShard
-	flushMu sync.Mutex // one flush at a time
+	flushMu sync.Mutex    // one flush at a time
+	stop    chan struct{} // closed by Close: ends the flush loop
+	done    chan struct{} // closed when the flush loop has ended
+	stopped sync.Once
 
 	defaults LimitDefaults
 	combined LookupLimiter // the store, when it is also the limiter
@@ -40,7 +45,8 @@ type Validator struct {
 // NewValidator returns a Validator reading tokens from store under policy.
 // It takes [ValidatorOption]s: [WithHashKeys], [WithClock], [WithLogger],
 // [WithLimiter], [WithUsers], [WithFlushInterval] and [WithSingleTenant];
-// without WithSingleTenant it is multi-tenant. It starts no goroutine. Given a store
+// without WithSingleTenant it is multi-tenant. It starts the goroutine that writes
+// last-used times every flush interval; [Validator.Close] stops it. Given a store
 // that implements [LookupLimiter] as its own limiter (WithLimiter(store)),
 // it looks up and rate-limits in one store round trip; a request that is
 // then denied (idle, IP, role, access, resource, user directory) gets its
@@ -79,6 +85,8 @@ func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validat
 	}
 	v.marker, _ = store.(UseMarker)
 	v.cfg.hashKeys = nil
+	v.stop, v.done = make(chan struct{}), make(chan struct{})
+	go v.flushLoop()
 	return v, nil
 }
 
@@ -342,13 +350,21 @@ func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) (Dec
 	return d, true, nil
 }
 
-// Close stops validation (later calls return [ErrClosed]) and flushes the
-// pending last-used times. A validation already under way when Close is
-// called may still succeed; it then writes its use itself, so no use is
-// lost. Close is idempotent; a second call only flushes what is left
-// (nothing) and returns nil.
+// Close stops validation (later calls return [ErrClosed]), stops the
+// background flush and writes the pending last-used times, returning the
+// store's error if that write fails (or ctx's, if ctx ends while a
+// background flush is finishing). A validation already under way when
+// Close is called may still succeed; it then writes its use itself, so no
+// use is lost. Close is idempotent: a second call only flushes what is
+// left (nothing) and returns nil.
 func (v *Validator) Close(ctx context.Context) error {
 	v.closed.Store(true)
+	v.stopped.Do(func() { close(v.stop) })
+	select {
+	case <-v.done:
+	case <-ctx.Done():
+		return fmt.Errorf("apitoken: close: %w", ctx.Err())
+	}
 	return v.Flush(ctx)
 }
 

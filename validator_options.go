@@ -71,10 +71,10 @@ func WithSingleTenant(org string) ValidatorOption {
 	}}
 }
 
-// DefaultFlushInterval is how often [Validator.Run] writes last-used times.
+// DefaultFlushInterval is how often a Validator writes last-used times.
 const DefaultFlushInterval = time.Minute
 
-// WithFlushInterval sets how often [Validator.Run] writes the last-used
+// WithFlushInterval sets how often the Validator writes the last-used
 // times it has collected (default one minute). A crash loses at most one
 // interval of last-used times. It is also the precision of a token's
 // LastUsedAt: a use less than one interval after the stored LastUsedAt is

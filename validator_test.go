@@ -653,40 +653,37 @@ func TestUseMarkerRecordsUsesAtOnce(t *testing.T) {
 	}
 }
 
-func TestRunFlushesEachInterval(t *testing.T) {
+// TestFlushesByItself: a Validator nobody runs writes its collected uses
+// every flush interval, and Close writes the rest and stops the loop.
+func TestFlushesByItself(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &faultStore{Store: memstore.New()}
 		clock := newClock()
 		iss, _ := apitoken.NewIssuer(store, testPolicy(), apitoken.WithClock(clock.Now))
 		ticks := make(chan time.Time)
-		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithTicks(ticks), apitoken.WithClock(clock.Now))
+		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithTicks(ticks),
+			apitoken.WithClock(clock.Now), apitoken.WithSingleTenant("org_1"))
 		require.NoError(t, err)
 		s, _, err := iss.Issue(t.Context(), orgSpec())
 		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- v.Run(ctx) }()
+		ctx := t.Context()
 		for round := int64(1); round <= 3; round++ {
 			clock.Advance(apitoken.DefaultFlushInterval) // a use worth writing
-			if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
-				t.Fatal(err)
-			}
+			_, err := v.Validate(ctx, s.Reveal(), readDev)
+			require.NoError(t, err)
 			ticks <- time.Time{} // one flush interval
-			synctest.Wait()      // until Run has flushed and waits again
-			if got := store.touches.Load(); got != round {
-				t.Fatalf("after %d intervals: %d flushes, want %d", round, got, round)
-			}
+			synctest.Wait()      // until the loop has flushed and waits again
+			require.Equal(t, round, store.touches.Load(), "flushes after %d intervals", round)
 		}
 		clock.Advance(apitoken.DefaultFlushInterval)
-		if _, err := v.Validate(ctx, s.Reveal(), readDev); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v, want nil", err)
-		}
-		if got := store.touches.Load(); got != 4 {
-			t.Errorf("Run did not flush on exit: %d flushes, want 4", got)
+		_, err = v.Validate(ctx, s.Reveal(), readDev)
+		require.NoError(t, err)
+		require.NoError(t, v.Close(ctx))
+		assert.Equal(t, int64(4), store.touches.Load(), "Close writes the last use")
+		select {
+		case ticks <- time.Time{}:
+			t.Error("the flush loop still runs after Close")
+		default:
 		}
 	})
 }

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"maps"
-	"net/netip"
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -73,10 +74,12 @@ type Spec struct {
 	Resources []string // empty: all resources
 	// Lifetime is how long the token lives; zero means the policy default.
 	Lifetime Lifetime
-	// IPFilter names a policy IP filter; IPPrefixes gives inline prefixes
-	// instead (only if the policy allows it). Set at most one.
+	// IPFilter names a policy IP filter; IPPrefixes gives inline CIDR
+	// prefixes or single addresses instead, in the form of the policy's
+	// named filters ("203.0.113.0/24", "2001:db8::1"), if the policy allows
+	// inline filters. Set at most one.
 	IPFilter   string
-	IPPrefixes []netip.Prefix
+	IPPrefixes []string
 	// RateLimit overrides the policy's limit for this org token when
 	// non-nil; a zero Limit means "no limit". User tokens may not set it:
 	// they share their user's budget.
@@ -120,7 +123,14 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 	if t.Kind == KindOrg && len(t.Roles) == 0 && len(t.Grants) == 0 {
 		t.Roles = slices.Clone(is.pol.defaultRoles)
 	}
-	t.IPFilter = IPFilter{Name: spec.IPFilter, Prefixes: slices.Clone(spec.IPPrefixes)}
+	t.IPFilter.Name = spec.IPFilter
+	for _, p := range spec.IPPrefixes {
+		pfx, err := ParsePrefix(p)
+		if err != nil {
+			return Secret{}, nil, policyErr("IPPrefixes", strings.TrimPrefix(err.Error(), "apitoken: "))
+		}
+		t.IPFilter.Prefixes = append(t.IPFilter.Prefixes, pfx)
+	}
 	life := is.pol.resolveLifetime(spec.Lifetime)
 	if err := is.pol.checkLifetime(life, now, now); err != nil {
 		return Secret{}, nil, err
@@ -292,6 +302,31 @@ func (is *Issuer) Get(ctx context.Context, id string) (*Token, error) {
 		return nil, fmt.Errorf("apitoken: get: %w", err)
 	}
 	return t, nil
+}
+
+// All returns every token matching f, page after page, in creation order,
+// so nobody writes the cursor loop; f.Limit sets the page size and
+// f.Cursor where to start. A failure ends the sequence with (nil, err),
+// with the errors of [Issuer.List]. Stopping early is fine.
+func (is *Issuer) All(ctx context.Context, f Filter) iter.Seq2[*Token, error] {
+	return func(yield func(*Token, error) bool) {
+		for {
+			page, err := is.List(ctx, f)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, t := range page.Tokens {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if page.Next == "" {
+				return
+			}
+			f.Cursor = page.Next
+		}
+	}
 }
 
 // List returns one page of tokens matching f (hints only; no token holds a

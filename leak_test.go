@@ -128,7 +128,7 @@ func TestLeak(t *testing.T) {
 	spec := apitoken.Spec{Name: "deploy", Description: "nightly", Roles: []string{"observer"}, Metadata: map[string]string{"team": "infra"}}
 	secret, tok := issue(spec)
 	fenced, _ := issue(apitoken.Spec{IPFilter: "office"})
-	inline, _ := issue(apitoken.Spec{IPPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
+	inline, _ := issue(apitoken.Spec{IPPrefixes: []string{"198.51.100.0/24"}})
 	short, _ := issue(apitoken.Spec{Lifetime: apitoken.Minutes(60)})
 	forever, _ := issue(apitoken.Spec{Lifetime: apitoken.NoExpiry})
 	revoked, revokedTok := issue(apitoken.Spec{})

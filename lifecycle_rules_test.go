@@ -9,7 +9,6 @@ package apitoken_test
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +134,7 @@ func TestTightenedPolicyAppliesToIssuedTokens(t *testing.T) {
 	office.IPFilter = "office"
 	named, _ := e.issue(t, office)
 	inline := orgSpec()
-	inline.IPPrefixes = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	inline.IPPrefixes = []string{"10.0.0.0/8"}
 	inlined, _ := e.issue(t, inline)
 	e.clock.Advance(40 * 24 * time.Hour)
 	for _, s := range []string{plain, named, inlined} {

@@ -107,6 +107,41 @@ func (l Lifetime) String() string {
 	return "default"
 }
 
+// words returns l as people write it, for messages: "6 months", "90 days",
+// "15 minutes", "1 hour", "36h30m0s", "no expiry" or "the default".
+func (l Lifetime) words() string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.FormatInt(n, 10) + " " + one + "s"
+	}
+	switch l.unit {
+	case unitMinute:
+		return unit(l.n, "minute")
+	case unitHour:
+		return unit(l.n, "hour")
+	case unitDay:
+		return unit(l.n, "day")
+	case unitMonth:
+		return unit(l.n, "month")
+	case unitDuration:
+		switch d := time.Duration(l.n); {
+		case d%(24*time.Hour) == 0:
+			return unit(int64(d/(24*time.Hour)), "day")
+		case d%time.Hour == 0:
+			return unit(int64(d/time.Hour), "hour")
+		case d%time.Minute == 0:
+			return unit(int64(d/time.Minute), "minute")
+		default:
+			return d.String()
+		}
+	case unitNone:
+		return "no expiry"
+	}
+	return "the default"
+}
+
 // MarshalText encodes l as [Lifetime.String] does.
 func (l Lifetime) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
@@ -202,16 +237,16 @@ func (c *policy) checkLifetime(l Lifetime, now, issued time.Time) error {
 	if len(c.allowed) > 0 && !slices.Contains(c.allowed, l) {
 		names := make([]string, len(c.allowed))
 		for i, a := range c.allowed {
-			names[i] = a.String()
+			names[i] = a.words()
 		}
-		return policyErr("AllowedLifetimes", "lifetime "+l.String()+" is not one of "+strings.Join(names, ", "))
+		return policyErr("AllowedLifetimes", "a lifetime of "+l.words()+" is not one of "+strings.Join(names, ", "))
 	}
 	if c.maxLifetime.Expires() && l.Expires() && l.ExpiresAt(now).After(c.maxLifetime.ExpiresAt(issued)) {
 		if now.Equal(issued) {
-			return policyErr("MaxLifetime", "lifetime "+l.String()+" exceeds the maximum "+c.maxLifetime.String())
+			return policyErr("MaxLifetime", "a lifetime of "+l.words()+" exceeds the maximum of "+c.maxLifetime.words())
 		}
-		return policyErr("MaxLifetime", "lifetime "+l.String()+" from now would end after the secret's issue plus the maximum "+
-			c.maxLifetime.String()+" (regenerate the token for a new secret)")
+		return policyErr("MaxLifetime", "a lifetime of "+l.words()+" from now would end more than "+
+			c.maxLifetime.words()+" after the secret was issued (regenerate the token for a new secret)")
 	}
 	return nil
 }

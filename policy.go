@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -173,11 +174,11 @@ func (p Policy) compile() (*policy, error) {
 		}
 	}
 	if err := c.checkEverywhen(c.defaultLifetime); err != nil {
-		return nil, policyErr("DefaultLifetime", "breaks the policy: "+err.Error())
+		return nil, policyErr("DefaultLifetime", c.defaultLifetime.words()+" breaks "+ruleOf(err))
 	}
 	for _, l := range c.allowed {
 		if err := c.checkEverywhen(l); err != nil {
-			return nil, policyErr("AllowedLifetimes", "entry "+l.String()+" breaks the policy: "+err.Error())
+			return nil, policyErr("AllowedLifetimes", "the entry "+l.words()+" breaks "+ruleOf(err))
 		}
 	}
 	for name, cidrs := range p.IPFilters {
@@ -191,7 +192,7 @@ func (p Policy) compile() (*policy, error) {
 		for _, s := range cidrs {
 			pfx, err := ParsePrefix(s)
 			if err != nil {
-				return nil, policyErr("IPFilters", fmt.Sprintf("filter %q: %v", name, err))
+				return nil, policyErr("IPFilters", fmt.Sprintf("filter %q: %s", name, strings.TrimPrefix(err.Error(), "apitoken: ")))
 			}
 			prefixes = append(prefixes, pfx)
 		}
@@ -230,4 +231,13 @@ func (p Policy) compile() (*policy, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ruleOf returns "<rule>: <detail>" of a *PolicyError, for a rule that
+// another one breaks; any other error's text without its package prefix.
+func ruleOf(err error) string {
+	if pe, ok := err.(*PolicyError); ok {
+		return pe.Rule + ": " + pe.Detail
+	}
+	return strings.TrimPrefix(err.Error(), "apitoken: ")
 }

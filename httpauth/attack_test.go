@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"net/netip"
 	"path"
 	"strings"
 	"testing"
@@ -25,7 +24,7 @@ import (
 // officeSpec is an org token usable only from the office, 203.0.113.0/24.
 func officeSpec() apitoken.Spec {
 	s := orgSpec()
-	s.IPPrefixes = []netip.Prefix{mustPrefix("203.0.113.0/24")}
+	s.IPPrefixes = []string{"203.0.113.0/24"}
 	return s
 }
 

@@ -33,6 +33,21 @@
 // fail closed with [ErrStoreUnavailable]. The [Pruner] removes idle and
 // long-ended tokens.
 //
+// What an application uses: [NewIssuer], [NewValidator] and [NewPruner]
+// with a [Policy] and their options ([IssuerOption], [ValidatorOption],
+// [PrunerOption]); [Spec] and [Patch] to issue and change tokens; [Request]
+// and [Principal] on the hot path; [Lifetime] values ([Months], [Days], …);
+// the error values. Package httpauth wraps net/http handlers, and the
+// stores live under stores/.
+//
+// For store authors only: the [Store] contract, which storetest checks
+// clause by clause, with its types [Filter], [Page], [Use],
+// [PruneRequest], [Hash] and the cursor helpers [EncodeCursor] and
+// [DecodeCursor]; and the optional capabilities a store may add, found by
+// type assertion: [HashReader] (read into a reused Token), [UseMarker]
+// (write a use at once) and [LookupLimiter] (look up and rate-limit in one
+// round trip, with [LimitDefaults]). An application never calls these.
+//
 // Concurrency: Issuer, Validator, Pruner and LocalLimiter are safe for
 // concurrent use. A Validator writes last-used times from a goroutine of its
 // own, which [Validator.Close] stops; the Pruner, which deletes data, runs

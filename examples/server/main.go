@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +25,8 @@ import (
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/httpauth"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
+	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
 )
 
 func main() {
@@ -51,18 +52,11 @@ var policy = apitoken.Policy{
 const org = "org_demo"
 
 func run(ctx context.Context, addr, file, dsn string) error {
-	db, dialect, err := open(ctx, file, dsn)
+	store, err := open(ctx, file, dsn)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	store, err := sqlstore.New(db, dialect)
-	if err == nil {
-		err = store.Migrate(ctx) // creates the tables on first start; then a no-op
-	}
-	if err != nil {
-		return err
-	}
+	defer store.Close(context.Background()) // after the Validator's last flush
 	iss, err := apitoken.NewIssuer(store, policy)
 	if err != nil {
 		return err
@@ -74,7 +68,6 @@ func run(ctx context.Context, addr, file, dsn string) error {
 	if err != nil {
 		return err
 	}
-	go v.Run(ctx) // writes last-used times in batches until ctx ends
 
 	// The middleware answers 401/403/429/503 itself and logs why to stderr.
 	// The Validator is single-tenant, so no org source is needed; the API
@@ -101,14 +94,27 @@ func run(ctx context.Context, addr, file, dsn string) error {
 	return v.Close(context.Background()) // a last flush of last-used times
 }
 
-// open opens PostgreSQL if a DSN is given, else the SQLite file.
-func open(ctx context.Context, file, dsn string) (*sql.DB, sqlstore.Dialect, error) {
-	if dsn != "" {
-		db, err := sqlstore.OpenPostgres(ctx, dsn)
-		return db, sqlstore.Postgres, err
+// open opens the store: the SQLite file, whose tables are created on first
+// start, or PostgreSQL if a DSN is given, migrated here explicitly (in
+// production, a deployment step).
+func open(ctx context.Context, file, dsn string) (*sqlstore.Store, error) {
+	if dsn == "" {
+		return sqlite.Open(ctx, file, sqlite.WithMigrate())
 	}
-	db, err := sqlstore.OpenSQLite(ctx, file)
-	return db, sqlstore.SQLite, err
+	db, err := postgres.OpenDB(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.WithCloseDB())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close(ctx)
+		return nil, err
+	}
+	return store, nil
 }
 
 // demoToken issues a token if the store has none, and prints it: the only

@@ -11,6 +11,8 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
+	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
 )
 
 // TestClosedDB: every operation on a store whose *sql.DB was closed fails
@@ -208,9 +210,9 @@ func TestNewOptions(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, path := range []string{"", ":memory:", "file:x.db?mode=memory", "x.db?_pragma=journal_mode(DELETE)"} {
-		if db, err := sqlstore.OpenSQLite(ctx, path); err == nil {
+		if db, err := sqlite.OpenDB(ctx, path); err == nil {
 			db.Close()
-			t.Errorf("OpenSQLite(%q) error = nil, want an error", path)
+			t.Errorf("sqlite.OpenDB(%q) error = nil, want an error", path)
 		}
 	}
 	const secret = "s3cr3t-Passw0rd"
@@ -218,14 +220,14 @@ func TestOpenErrors(t *testing.T) {
 		"postgres://user:" + secret + "@127.0.0.1:1/db?sslmode=disable&connect_timeout=1",
 		"host=127.0.0.1 port=notaport password=" + secret,
 	} {
-		db, err := sqlstore.OpenPostgres(ctx, dsn)
+		db, err := postgres.OpenDB(ctx, dsn)
 		if err == nil {
 			db.Close()
-			t.Errorf("OpenPostgres(unreachable or malformed DSN) error = nil, want an error")
+			t.Errorf("postgres.OpenDB(unreachable or malformed DSN) error = nil, want an error")
 			continue
 		}
 		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "127.0.0.1:1/db") {
-			t.Errorf("OpenPostgres error %q holds the DSN", err)
+			t.Errorf("postgres.OpenDB error %q holds the DSN", err)
 		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
+	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
 	"github.com/apitoken/apitoken/storetest"
 )
 
@@ -41,12 +43,12 @@ func crashChild(mode string) int {
 	var err error
 	switch dialect {
 	case "sqlite":
-		if db, err = sqlstore.OpenSQLite(ctx, rest); err == nil {
+		if db, err = sqlite.OpenDB(ctx, rest); err == nil {
 			s, err = sqlstore.New(db, sqlstore.SQLite)
 		}
 	case "postgres":
 		schema, dsn, _ := strings.Cut(rest, " ")
-		if db, err = sqlstore.OpenPostgres(ctx, dsn); err == nil {
+		if db, err = postgres.OpenDB(ctx, dsn); err == nil {
 			s, err = sqlstore.New(db, sqlstore.Postgres, sqlstore.WithSchema(schema))
 		}
 	default:
@@ -90,9 +92,9 @@ func TestCrash(t *testing.T) {
 	const rounds = 20
 	t.Run("SQLite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "crash.db")
-		db, err := sqlstore.OpenSQLite(t.Context(), path)
+		db, err := sqlite.OpenDB(t.Context(), path)
 		if err != nil {
-			t.Fatalf("OpenSQLite: %v", err)
+			t.Fatalf("sqlite.OpenDB: %v", err)
 		}
 		if _, err := newStoreNoCleanup(t, db, sqlstore.SQLite); err != nil {
 			t.Fatal(err)
@@ -104,9 +106,9 @@ func TestCrash(t *testing.T) {
 			created, revoked := runCrashChild(t, "sqlite "+path)
 			acks += len(created) + len(revoked)
 			// Reopen, as a restarted program would, and check the file.
-			db, err := sqlstore.OpenSQLite(t.Context(), path)
+			db, err := sqlite.OpenDB(t.Context(), path)
 			if err != nil {
-				t.Fatalf("round %d: OpenSQLite after SIGKILL: %v", round, err)
+				t.Fatalf("round %d: sqlite.OpenDB after SIGKILL: %v", round, err)
 			}
 			var check string
 			if err := db.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {

@@ -10,9 +10,12 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
 )
 
-// A store on a SQLite file: open, migrate, issue, validate, revoke.
+// A store on a SQLite file, opened by package sqlstore/sqlite: open,
+// migrate, issue, validate, revoke. (sqlite.Open with sqlite.WithMigrate
+// does the first three steps in one call.)
 func Example() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "sqlstore-example")
@@ -21,7 +24,7 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "tokens.db"))
+	db, err := sqlite.OpenDB(ctx, filepath.Join(dir, "tokens.db"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -30,6 +33,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	_, err = store.Get(ctx, "tok_1")
+	fmt.Println("before Migrate:", errors.Is(err, sqlstore.ErrNotMigrated))
 	if err := store.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -54,6 +59,7 @@ func Example() {
 	_, err = v.Validate(ctx, secret.Reveal(), req)
 	fmt.Println("after revoke:", errors.Is(err, apitoken.ErrRevoked))
 	// Output:
+	// before Migrate: true
 	// schema version: 2
 	// validate: ci <nil>
 	// after revoke: true

@@ -10,6 +10,8 @@ import (
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/internal/testservers"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
+	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
 	"github.com/apitoken/apitoken/storetest"
 )
 
@@ -27,9 +29,9 @@ func TestMain(m *testing.M) {
 func openSQLite(t testing.TB) (*sql.DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens.db")
-	db, err := sqlstore.OpenSQLite(t.Context(), path)
+	db, err := sqlite.OpenDB(t.Context(), path)
 	if err != nil {
-		t.Fatalf("OpenSQLite: %v", err)
+		t.Fatalf("sqlite.OpenDB: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db, path
@@ -40,9 +42,9 @@ func openSQLite(t testing.TB) (*sql.DB, string) {
 func openPostgres(t testing.TB) (*sql.DB, string) {
 	t.Helper()
 	dsn := testservers.Postgres(t).CreateDatabase(t)
-	db, err := sqlstore.OpenPostgres(t.Context(), dsn)
+	db, err := postgres.OpenDB(t.Context(), dsn)
 	if err != nil {
-		t.Fatalf("OpenPostgres: %v", err)
+		t.Fatalf("postgres.OpenDB: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db, dsn

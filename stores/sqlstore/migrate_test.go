@@ -15,6 +15,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
 	"github.com/apitoken/apitoken/storetest"
 )
 
@@ -73,11 +74,11 @@ func TestMigrate(t *testing.T) {
 				ns := storetest.Namespace(t)
 				s := bare(t, db, d, ns)
 				wantVersion(t, s, 0)
-				if err := s.CheckSchema(t.Context()); !errors.Is(err, sqlstore.ErrSchemaOutdated) {
-					t.Errorf("CheckSchema before Migrate = %v, want %v", err, sqlstore.ErrSchemaOutdated)
+				if err := s.CheckSchema(t.Context()); !errors.Is(err, sqlstore.ErrNotMigrated) {
+					t.Errorf("CheckSchema before Migrate = %v, want %v", err, sqlstore.ErrNotMigrated)
 				}
-				if _, err := s.Get(t.Context(), "x"); err == nil || errors.Is(err, apitoken.ErrNotFound) {
-					t.Errorf("Get before Migrate error = %v, want a database error (no table)", err)
+				if _, err := s.Get(t.Context(), "x"); !errors.Is(err, sqlstore.ErrNotMigrated) {
+					t.Errorf("Get before Migrate error = %v, want %v", err, sqlstore.ErrNotMigrated)
 				}
 				if err := s.Migrate(t.Context()); err != nil {
 					t.Fatalf("first Migrate: %v", err)
@@ -174,9 +175,9 @@ func reopenSQLite(t *testing.T, db *sql.DB) *sql.DB {
 	if err := db.QueryRowContext(t.Context(), "PRAGMA database_list").Scan(&seq, &name, &file); err != nil {
 		t.Fatalf("PRAGMA database_list: %v", err)
 	}
-	other, err := sqlstore.OpenSQLite(t.Context(), file)
+	other, err := sqlite.OpenDB(t.Context(), file)
 	if err != nil {
-		t.Fatalf("OpenSQLite(second handle): %v", err)
+		t.Fatalf("sqlite.OpenDB(second handle): %v", err)
 	}
 	t.Cleanup(func() { other.Close() })
 	return other

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -91,8 +90,14 @@ func splitSQL(src string) []string {
 // error matching [ErrSchemaTooNew], and nothing is changed.
 //
 // The store never migrates by itself: call Migrate at start-up or from a
-// deployment step.
-func (s *Store) Migrate(ctx context.Context) error { return s.migrateTo(ctx, SchemaVersion) }
+// deployment step (for SQLite, sqlite.Open's WithMigrate calls it).
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.migrateTo(ctx, SchemaVersion); err != nil {
+		return err
+	}
+	s.current.Store(true)
+	return nil
+}
 
 // migrateTo is Migrate up to version (tests build older schemas with it).
 func (s *Store) migrateTo(ctx context.Context, version int) error {
@@ -161,6 +166,8 @@ func (s *Store) apply(ctx context.Context, q querier, ms []migration, createTabl
 
 func schemaErr(v int) error {
 	switch {
+	case v == 0:
+		return ErrNotMigrated
 	case v > SchemaVersion:
 		return fmt.Errorf("%w (database at version %d, this program knows up to %d)", ErrSchemaTooNew, v, SchemaVersion)
 	case v < SchemaVersion:
@@ -218,63 +225,16 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 }
 
 // CheckSchema reports whether the database's schema is the one this
-// program uses: nil if so, an error matching [ErrSchemaOutdated] if it
-// needs [Store.Migrate], one matching [ErrSchemaTooNew] if a newer program
-// migrated it, or the database's error. Replicas that leave migrating to a
-// deployment step can call it at start-up.
+// program uses: nil if so, an error matching [ErrNotMigrated] if the
+// database has none of the store's tables, [ErrSchemaOutdated] if an older
+// program migrated it, [ErrSchemaTooNew] if a newer one did, or the
+// database's error. It changes nothing. Replicas that leave migrating to a
+// deployment step can call it at start-up to fail early rather than on
+// their first request.
 func (s *Store) CheckSchema(ctx context.Context) error {
 	v, err := s.Version(ctx)
 	if err != nil {
 		return err
 	}
 	return schemaErr(v)
-}
-
-// SQLiteBusyTimeout is how long a connection opened by [OpenSQLite] waits
-// for another connection's write lock before failing with SQLITE_BUSY.
-const SQLiteBusyTimeout = 5 * time.Second
-
-// OpenSQLite opens (creating if needed) the SQLite database file at path
-// with the settings the store relies on, and checks that they took effect:
-// WAL journal mode (readers never block the writer), synchronous=FULL (a
-// write that returned survives a crash or power loss), busy_timeout
-// [SQLiteBusyTimeout], foreign keys on, and transactions that begin
-// IMMEDIATE (taking the write lock up front). path must be a file name,
-// not ":memory:" or a "file:" URI. The caller closes the database.
-func OpenSQLite(ctx context.Context, path string) (*sql.DB, error) {
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
-		return nil, errors.New(`sqlstore: OpenSQLite: path must be a file name without "?" or "#" (not ":memory:" or a URI)`)
-	}
-	busy := strconv.FormatInt(SQLiteBusyTimeout.Milliseconds(), 10)
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+busy+")&_pragma=journal_mode(WAL)"+
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate")
-	if err != nil {
-		return nil, wrap("open sqlite", err)
-	}
-	db.SetMaxIdleConns(16)
-	if err := checkPragmas(ctx, db, map[string]string{
-		"journal_mode": "wal", "synchronous": "2", "busy_timeout": busy, "foreign_keys": "1",
-	}); err != nil {
-		db.Close()
-		return nil, wrap("open sqlite", err)
-	}
-	return db, nil
-}
-
-func checkPragmas(ctx context.Context, db *sql.DB, want map[string]string) error {
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	for _, name := range []string{"journal_mode", "synchronous", "busy_timeout", "foreign_keys"} {
-		var got string
-		if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
-			return err
-		}
-		if !strings.EqualFold(got, want[name]) {
-			return fmt.Errorf("PRAGMA %s is %q, want %q", name, got, want[name])
-		}
-	}
-	return nil
 }

@@ -18,11 +18,12 @@ type Dialect uint8
 
 // The supported dialects.
 const (
-	// SQLite is SQLite 3 through modernc.org/sqlite (pure Go, no cgo); open
-	// the database with [OpenSQLite].
+	// SQLite is SQLite 3. Package sqlstore/sqlite opens it through
+	// modernc.org/sqlite (pure Go, no cgo) with the settings the store
+	// relies on.
 	SQLite Dialect = 1
-	// Postgres is PostgreSQL 12 or later through the pgx database/sql
-	// driver; open the database with [OpenPostgres].
+	// Postgres is PostgreSQL 12 or later. Package sqlstore/postgres opens
+	// it through the pgx driver.
 	Postgres Dialect = 2
 )
 
@@ -41,25 +42,33 @@ func (d Dialect) String() string {
 // creates, unless [WithTablePrefix] says otherwise.
 const DefaultTablePrefix = "apitoken_"
 
-// Errors of the schema. Migrate and CheckSchema return errors that match them
-// under errors.Is.
+// Errors of the schema. A Store's first call, and every call until one
+// finds the schema current, returns an error matching one of them when the
+// database is not at [SchemaVersion]; [Store.CheckSchema] reports them
+// without doing anything else, and [Store.Migrate] refuses a newer schema
+// with ErrSchemaTooNew. Match them with errors.Is; the text adds the
+// versions.
 var (
-	// ErrSchemaTooNew means the database holds a schema version newer than
-	// this code knows ([SchemaVersion]): a newer release migrated it.
-	// Migrate refuses to touch it and CheckSchema reports it; upgrade the
-	// program.
-	ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this program")
+	// ErrNotMigrated means the database has none of the store's tables:
+	// nobody has run [Store.Migrate] on it (with this table prefix and
+	// schema).
+	ErrNotMigrated = errors.New("sqlstore: database has no apitoken schema: call Store.Migrate first (for SQLite, or open it with sqlite.WithMigrate)")
 	// ErrSchemaOutdated means the database schema is older than
-	// [SchemaVersion] (or absent); run [Store.Migrate].
-	ErrSchemaOutdated = errors.New("sqlstore: database schema is out of date; run Migrate")
+	// [SchemaVersion]: an older release migrated it. Call [Store.Migrate].
+	ErrSchemaOutdated = errors.New("sqlstore: database schema is older than this program: call Store.Migrate")
+	// ErrSchemaTooNew means the database schema is newer than
+	// [SchemaVersion]: a newer release migrated it. Upgrade the program;
+	// Migrate does not downgrade.
+	ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this program: upgrade the program")
 )
 
 // Option configures [New].
 type Option func(*options)
 
 type options struct {
-	prefix string
-	schema string
+	prefix  string
+	schema  string
+	closeDB bool
 }
 
 // WithTablePrefix sets the prefix of every table and index name (default
@@ -78,6 +87,12 @@ func WithSchema(schema string) Option {
 	return func(o *options) { o.schema = schema }
 }
 
+// WithCloseDB makes [Store.Close] close the *sql.DB too, for a store that
+// is its database's only user (package sqlstore/sqlite's Open sets it).
+func WithCloseDB() Option {
+	return func(o *options) { o.closeDB = true }
+}
+
 var (
 	prefixRE = regexp.MustCompile(`^([a-z_][a-z0-9_]{0,31})?$`)
 	schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -85,16 +100,22 @@ var (
 
 // Store is an [apitoken.Store] on a database/sql database, SQLite or
 // PostgreSQL. Use [New]; the zero value is not usable. A Store is safe for
-// concurrent use. It does not own the *sql.DB: close the database after the
-// last use of the store (and after [Store.Close]).
+// concurrent use. Unless made with [WithCloseDB], it does not own the
+// *sql.DB: close the database after the last use of the store (and after
+// [Store.Close]).
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	schema  string // "" or the PostgreSQL schema
 	prefix  string
+	closeDB bool
 	q       queries
 	closed  atomic.Bool
 	stmts   [numStmts]lazyStmt
+	// current is set once a call found the schema at SchemaVersion;
+	// checkMu makes concurrent first calls check once.
+	current atomic.Bool
+	checkMu sync.Mutex
 	// migrateKey is the PostgreSQL advisory lock key Migrate holds.
 	migrateKey int64
 }
@@ -102,11 +123,16 @@ type Store struct {
 var _ apitoken.Store = (*Store)(nil)
 
 // New returns a Store that keeps tokens in db, which must be a database of
-// the given dialect (see [OpenSQLite] and [OpenPostgres] for databases
-// opened with the settings the store relies on). It takes the options
-// [WithTablePrefix] and [WithSchema]. New does no I/O: run [Store.Migrate]
-// once (at deployment or at start-up) before using the store. A nil db, an
-// unknown dialect or an invalid option is an error.
+// the given dialect, opened with the settings the store relies on: use
+// sqlite.OpenDB or postgres.OpenDB (packages sqlstore/sqlite and
+// sqlstore/postgres, one per driver). It takes the options
+// [WithTablePrefix], [WithSchema] and [WithCloseDB]. A nil db, an unknown
+// dialect or an invalid option is an error.
+//
+// New does no I/O. Run [Store.Migrate] once (at deployment or at start-up)
+// before using the store: until the database holds the current schema,
+// every call fails with an error matching [ErrNotMigrated],
+// [ErrSchemaOutdated] or [ErrSchemaTooNew].
 func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: New: nil *sql.DB")
@@ -132,7 +158,7 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("sqlstore: WithSchema(%q): want 1 to 63 of [a-z0-9_], starting with a letter or '_'", o.schema)
 		}
 	}
-	s := &Store{db: db, dialect: dialect, schema: o.schema, prefix: o.prefix}
+	s := &Store{db: db, dialect: dialect, schema: o.schema, prefix: o.prefix, closeDB: o.closeDB}
 	s.q = buildQueries(dialect, s.table("tokens"), s.table("hashes"), s.table("migrations"))
 	s.migrateKey = lockKey("migrate", o.schema)
 	return s, nil
@@ -163,8 +189,8 @@ func lockKey(parts ...string) int64 {
 func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close releases the statements the store prepared on the database and
-// makes later calls fail with [apitoken.ErrClosed]. It does not close the
-// *sql.DB. It is idempotent.
+// makes later calls fail with [apitoken.ErrClosed]. It closes the *sql.DB
+// only if the store was made with [WithCloseDB]. It is idempotent.
 func (s *Store) Close(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
@@ -178,6 +204,9 @@ func (s *Store) Close(ctx context.Context) error {
 		}
 		l.mu.Unlock()
 	}
+	if s.closeDB {
+		errs = append(errs, s.db.Close())
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
 	}
@@ -187,6 +216,29 @@ func (s *Store) Close(ctx context.Context) error {
 // String describes the store without its database's address.
 func (s *Store) String() string {
 	return fmt.Sprintf("sqlstore.Store(%s, tables %s)", s.dialect, s.table("*"))
+}
+
+// ready returns nil if the store is open and its database holds the
+// current schema, else [apitoken.ErrClosed] or the schema's error. The
+// schema is read on the first call and on each call after a failed check,
+// never again once it was current.
+func (s *Store) ready(ctx context.Context) error {
+	if s.closed.Load() {
+		return apitoken.ErrClosed
+	}
+	if s.current.Load() {
+		return nil
+	}
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	if s.current.Load() {
+		return nil
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		return err
+	}
+	s.current.Store(true)
+	return nil
 }
 
 // lazyStmt is a statement prepared on first use, and again after a failed

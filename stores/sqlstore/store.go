@@ -10,22 +10,37 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/apitoken/apitoken"
+)
+
+// The store classifies driver errors by these methods, not by the drivers'
+// types, so that it imports no driver: pgx's *pgconn.PgError (and lib/pq's
+// *pq.Error) report a SQLSTATE, modernc.org/sqlite's *sqlite.Error an
+// extended result code.
+type (
+	sqlStater interface {
+		error
+		SQLState() string
+	}
+	sqliteCoder interface {
+		error
+		Code() int
+	}
+)
+
+// SQLite extended result codes (sqlite3.h).
+const (
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
 )
 
 // isUnique reports whether err is a unique or primary key violation.
 func isUnique(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23505"
+	if pe, ok := errors.AsType[sqlStater](err); ok {
+		return pe.SQLState() == "23505"
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	if se, ok := errors.AsType[sqliteCoder](err); ok {
+		return se.Code() == sqliteConstraintPrimaryKey || se.Code() == sqliteConstraintUnique
 	}
 	return false
 }
@@ -33,8 +48,8 @@ func isUnique(err error) bool {
 // isDeadlock reports whether err is a PostgreSQL deadlock, after which the
 // statement can be retried.
 func isDeadlock(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "40P01"
+	pe, ok := errors.AsType[sqlStater](err)
+	return ok && pe.SQLState() == "40P01"
 }
 
 // wrap adds the operation to an infrastructure error, or returns nil.
@@ -73,8 +88,8 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 // tokens, taken in the same statement, is below the bound; SQLite holds
 // the database's write lock for the whole transaction.
 func (s *Store) Create(ctx context.Context, t *apitoken.Token, maxPerOwner int) error {
-	if s.closed.Load() {
-		return apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return err
 	}
 	if t == nil || t.ID == "" || t.Hash.IsZero() {
 		return errors.New("sqlstore: create: token needs an ID and a hash")
@@ -147,6 +162,9 @@ func (s *Store) Create(ctx context.Context, t *apitoken.Token, maxPerOwner int) 
 
 // Get implements [apitoken.Store].
 func (s *Store) Get(ctx context.Context, id string) (*apitoken.Token, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
 	st, err := s.stmt(ctx, stmtGet)
 	if err != nil {
 		return nil, wrap("get", err)
@@ -167,6 +185,9 @@ func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token
 	if h.IsZero() {
 		return nil, apitoken.ErrNotFound
 	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
 	st, err := s.stmt(ctx, stmtGetByHash)
 	if err != nil {
 		return nil, wrap("get by hash", err)
@@ -185,8 +206,8 @@ func (s *Store) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token
 // replaced if its version matches (last_used_at only moves forwards), and
 // the token's entries in the hashes table are rewritten.
 func (s *Store) Update(ctx context.Context, t *apitoken.Token) error {
-	if s.closed.Load() {
-		return apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return err
 	}
 	if t.Hash.IsZero() || t.Hash == t.PrevHash {
 		return fmt.Errorf("sqlstore: update %s: %w: hash in use", t.ID, apitoken.ErrConflict)
@@ -261,8 +282,8 @@ func (s *Store) insertHashes(ctx context.Context, tx *sql.Tx, t *apitoken.Token)
 // revoked (and a lookup when it changed nothing, to tell a revoked token
 // from a missing one).
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time) error {
-	if s.closed.Load() {
-		return apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return err
 	}
 	res, err := s.db.ExecContext(ctx, s.q.revoke, id, s.timeArg(at), s.instant(at))
 	if err != nil {
@@ -288,8 +309,8 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) error {
 // RevokeAll implements [apitoken.Store] with one UPDATE statement of the
 // rows whose kind and owner_id are owner's.
 func (s *Store) RevokeAll(ctx context.Context, owner apitoken.Owner, at time.Time) (int, error) {
-	if s.closed.Load() {
-		return 0, apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return 0, err
 	}
 	res, err := s.db.ExecContext(ctx, s.q.revokeAll, owner.ID, s.timeArg(at), s.instant(at), int64(owner.Kind))
 	if err != nil {
@@ -304,8 +325,8 @@ func (s *Store) RevokeAll(ctx context.Context, owner apitoken.Owner, at time.Tim
 
 // Delete implements [apitoken.Store].
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if s.closed.Load() {
-		return apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return err
 	}
 	var n int64
 	exec := func(ctx context.Context, q execer) error {
@@ -346,8 +367,8 @@ type execer interface {
 // List implements [apitoken.Store]: one indexed query in ID order, from the
 // cursor's ID on.
 func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, error) {
-	if s.closed.Load() {
-		return apitoken.Page{}, apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return apitoken.Page{}, err
 	}
 	after := ""
 	if f.Cursor != "" {
@@ -399,8 +420,8 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 // earlier, so flushes from several replicas, in any order, never move it
 // backwards.
 func (s *Store) Touch(ctx context.Context, uses []apitoken.Use) error {
-	if s.closed.Load() {
-		return apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return err
 	}
 	latest := latestUses(uses)
 	if len(latest) == 0 {
@@ -463,8 +484,8 @@ func latestUses(uses []apitoken.Use) []apitoken.Use {
 // rows another transaction held at that moment, for the next run. SQLite
 // deletes under its write lock, in one transaction.
 func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error) {
-	if s.closed.Load() {
-		return 0, apitoken.ErrClosed
+	if err := s.ready(ctx); err != nil {
+		return 0, err
 	}
 	if r.Limit <= 0 {
 		return 0, errors.New("sqlstore: prune: limit must be positive")

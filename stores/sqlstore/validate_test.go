@@ -11,6 +11,7 @@ import (
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/internal/testservers"
 	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
 )
 
 // TestRevokeRacesValidate: 8 goroutines validate one token while another
@@ -66,9 +67,9 @@ func TestRevokeRacesValidate(t *testing.T) {
 func TestPostgresDown(t *testing.T) {
 	pg := testservers.NewPostgres(t)
 	dsn := pg.DSN("postgres")
-	db, err := sqlstore.OpenPostgres(t.Context(), dsn)
+	db, err := postgres.OpenDB(t.Context(), dsn)
 	if err != nil {
-		t.Fatalf("OpenPostgres: %v", err)
+		t.Fatalf("postgres.OpenDB: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	s := newStore(t, db, sqlstore.Postgres)

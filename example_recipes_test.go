@@ -185,7 +185,7 @@ func Example_redis() {
 // (expired or revoked) longer ago than the retention.
 func ExamplePruner() {
 	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := time.Now().Add(-40 * 24 * time.Hour) // the Issuer and the Validator run 40 days in the past
 	clock := func() time.Time { return now }
 	store := memstore.New()
 	policy := apitoken.Policy{Prefix: "acme", IdleTimeout: 30 * 24 * time.Hour}
@@ -195,10 +195,10 @@ func ExamplePruner() {
 	_, _, _ = iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "forgotten"})
 	now = now.Add(20 * 24 * time.Hour)
 	_, _ = v.Validate(ctx, used.Reveal(), apitoken.Request{})
-	now = now.Add(20 * 24 * time.Hour) // "forgotten" is unused for 40 days, "used" for 20
+	// By the real clock the Pruner reads, "forgotten" is unused for 40 days, "used" for 20.
 
 	// README: Pruning
-	pr, err := apitoken.NewPruner(store, policy, apitoken.WithFlushFirst(v), apitoken.WithClock(clock))
+	pr, err := apitoken.NewPruner(store, policy, apitoken.WithFlushFirst(v))
 	stats, err := pr.Prune(ctx) // one pass; in a server, go pr.Run(ctx, time.Hour) prunes hourly until ctx ends
 	// end of the README snippet
 	fmt.Printf("%+v %v\n", stats, err)

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,14 +70,15 @@ func TestReadmeQuickStart(t *testing.T) {
 
 // TestReadmeSnippetsCompile: every ```go block of README.md appears, line
 // for line, in the body of an Example function somewhere in the module
-// (the body dedented by one tab), so the README compiles and runs as
-// written.
+// (the body dedented by one tab), or is the whole declaration of a Test
+// function, from "func" to its closing brace, so the README compiles and
+// runs as written.
 func TestReadmeSnippetsCompile(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
 	blocks := goBlocks(string(readme))
 	require.NotEmpty(t, blocks, "README.md has no ```go blocks")
-	bodies := exampleBodies(t, ".")
+	bodies, tests := exampleBodies(t, ".")
 	for _, b := range blocks {
 		found := ""
 		for name, body := range bodies {
@@ -85,7 +87,12 @@ func TestReadmeSnippetsCompile(t *testing.T) {
 				break
 			}
 		}
-		assert.NotEmpty(t, found, "README.md line %d: this ```go block is in no Example function:\n%s", b.line, strings.Join(b.lines, "\n"))
+		for name, decl := range tests {
+			if found == "" && slices.Equal(decl, b.lines) {
+				found = name
+			}
+		}
+		assert.NotEmpty(t, found, "README.md line %d: this ```go block is in no Example function and is no Test function:\n%s", b.line, strings.Join(b.lines, "\n"))
 		if found != "" {
 			t.Logf("README.md line %d: in %s", b.line, found)
 		}
@@ -115,11 +122,12 @@ func goBlocks(markdown string) []block {
 	return out
 }
 
-// exampleBodies returns the body lines (dedented by one tab) of every
-// Example function in the _test.go files under root, by "file:name".
-func exampleBodies(t *testing.T, root string) map[string][]string {
+// exampleBodies returns, by "file:name", the body lines (dedented by one
+// tab) of every Example function and the declaration lines of every Test
+// function in the _test.go files under root.
+func exampleBodies(t *testing.T, root string) (examples, tests map[string][]string) {
 	t.Helper()
-	out := map[string][]string{}
+	examples, tests = map[string][]string{}, map[string][]string{}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -141,7 +149,15 @@ func exampleBodies(t *testing.T, root string) map[string][]string {
 		}
 		for _, decl := range f.Decls {
 			fn, ok := decl.(*ast.FuncDecl)
-			if !ok || fn.Recv != nil || !strings.HasPrefix(fn.Name.Name, "Example") || fn.Body == nil {
+			if !ok || fn.Recv != nil || fn.Body == nil {
+				continue
+			}
+			if strings.HasPrefix(fn.Name.Name, "Test") {
+				src := src[fset.Position(fn.Pos()).Offset:fset.Position(fn.End()).Offset]
+				tests[path+":"+fn.Name.Name] = strings.Split(string(src), "\n")
+				continue
+			}
+			if !strings.HasPrefix(fn.Name.Name, "Example") {
 				continue
 			}
 			body := src[fset.Position(fn.Body.Lbrace).Offset+1 : fset.Position(fn.Body.Rbrace).Offset]
@@ -149,12 +165,12 @@ func exampleBodies(t *testing.T, root string) map[string][]string {
 			for _, l := range strings.Split(string(bytes.Trim(body, "\n")), "\n") {
 				lines = append(lines, strings.TrimPrefix(l, "\t"))
 			}
-			out[path+":"+fn.Name.Name] = lines
+			examples[path+":"+fn.Name.Name] = lines
 		}
 		return nil
 	})
 	require.NoError(t, err)
-	return out
+	return examples, tests
 }
 
 // containsLines reports whether want appears as consecutive lines of body.

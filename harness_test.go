@@ -10,31 +10,15 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/apitokentest"
 	"github.com/apitoken/apitoken/stores/memstore"
 )
 
 // t0 is the fixed start of every test clock.
 var t0 = time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is a settable clock for WithClock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns a settable clock at t0, for WithClock.
+func newClock() *apitokentest.Clock { return apitokentest.NewClock(t0) }
 
 // faultStore wraps a real store, counts calls and can fail on demand.
 type faultStore struct {
@@ -149,7 +133,7 @@ func testPolicy() apitoken.Policy {
 type env struct {
 	store *faultStore
 	mem   *memstore.Store
-	clock *fakeClock
+	clock *apitokentest.Clock
 	iss   *apitoken.Issuer
 	v     *apitoken.Validator
 	dir   *directory

@@ -290,7 +290,7 @@ func TestAttackHandlerLogsRequest(t *testing.T) {
 // principal's Access agrees.
 func TestNarrowedUserTokenRequireRole(t *testing.T) {
 	m := newMW(t, testPolicy())
-	m.dir.set("u1", "org_1", apitoken.Membership{Roles: []string{"admin"}})
+	m.dir.Set("u1", "org_1", apitoken.Membership{Roles: []string{"admin"}})
 	spec := userSpec("u1")
 	spec.Roles = []string{"ro"}
 	tok, _ := m.issue(t, spec)

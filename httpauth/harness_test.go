@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,30 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/apitokentest"
 	"github.com/apitoken/apitoken/httpauth"
 	"github.com/apitoken/apitoken/stores/memstore"
 )
 
 // t0 is the fixed start of every test clock.
 var t0 = time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // countingStore is a memstore that counts hash lookups and can fail them.
 type countingStore struct {
@@ -65,34 +47,6 @@ func (s *countingStore) ReadByHash(ctx context.Context, h apitoken.Hash, dst *ap
 		return errDown
 	}
 	return s.Store.ReadByHash(ctx, h, dst)
-}
-
-// directory is a static Directory: user → org → membership.
-type directory struct {
-	mu      sync.Mutex
-	members map[string]map[string]apitoken.Membership
-}
-
-func (d *directory) Member(_ context.Context, user, org string) (apitoken.Membership, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m, ok := d.members[user][org]
-	if !ok {
-		return apitoken.Membership{}, apitoken.ErrNotFound
-	}
-	return m, nil
-}
-
-func (d *directory) set(user, org string, m apitoken.Membership) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.members == nil {
-		d.members = map[string]map[string]apitoken.Membership{}
-	}
-	if d.members[user] == nil {
-		d.members[user] = map[string]apitoken.Membership{}
-	}
-	d.members[user][org] = m
 }
 
 // testPolicy is the policy most tests use.
@@ -122,15 +76,15 @@ func userSpec(user string) apitoken.Spec {
 // clock.
 type env struct {
 	store *countingStore
-	clock *fakeClock
+	clock *apitokentest.Clock
 	iss   *apitoken.Issuer
 	v     *apitoken.Validator
-	dir   *directory
+	dir   *apitokentest.Directory
 }
 
 func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.ValidatorOption) *env {
 	t.Helper()
-	e := &env{store: &countingStore{Store: memstore.New()}, clock: &fakeClock{now: t0}, dir: &directory{}}
+	e := &env{store: &countingStore{Store: memstore.New()}, clock: apitokentest.NewClock(t0), dir: &apitokentest.Directory{}}
 	var err error
 	e.iss, err = apitoken.NewIssuer(e.store, pol, apitoken.WithClock(e.clock.Now))
 	require.NoError(t, err)

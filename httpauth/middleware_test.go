@@ -389,7 +389,7 @@ func TestMiddlewareLoopback(t *testing.T) {
 	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(10, time.Minute), Burst: 5}
 	pol.UserRateLimit = apitoken.Limit{Rate: apitoken.Per(10, time.Minute), Burst: 7}
 	m := newMW(t, pol)
-	m.dir.set("u1", "org_1", apitoken.Membership{Roles: []string{"observer"}})
+	m.dir.Set("u1", "org_1", apitoken.Membership{Roles: []string{"observer"}})
 	org1, _ := m.issue(t, orgSpec())
 	org2, _ := m.issue(t, orgSpec())
 	u1a, _ := m.issue(t, userSpec("u1"))

@@ -28,6 +28,7 @@ import (
 type Limiter struct {
 	client redis.UniversalClient
 	k      keys
+	offset offset
 	closed atomic.Bool
 }
 
@@ -36,8 +37,8 @@ var _ apitoken.Limiter = (*Limiter)(nil)
 // NewLimiter returns a Limiter keeping budgets in the namespace of
 // [WithKeyPrefix] on client, which the caller keeps and closes. Like [New]
 // it refuses a server that may evict keys ([ErrEvictionPolicy]), since an
-// evicted budget starts full again. It takes WithKeyPrefix and
-// WithEvictionAllowed; other options are ignored.
+// evicted budget starts full again. It takes WithKeyPrefix,
+// WithEvictionAllowed and WithTimeOffset; other options are ignored.
 func NewLimiter(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Limiter, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: NewLimiter: nil client")
@@ -49,7 +50,7 @@ func NewLimiter(ctx context.Context, client redis.UniversalClient, opts ...Optio
 	if err := checkServers(ctx, client, o); err != nil {
 		return nil, err
 	}
-	return &Limiter{client: client, k: keys{prefix: "{" + o.prefix + "}:"}}, nil
+	return &Limiter{client: client, k: keys{prefix: "{" + o.prefix + "}:"}, offset: o.offset}, nil
 }
 
 // Allow implements [apitoken.Limiter]: it takes one request from key's
@@ -59,7 +60,8 @@ func NewLimiter(ctx context.Context, client redis.UniversalClient, opts ...Optio
 // (now plus the time the server says is left), so ResetAt is consistent
 // with the caller's clock. On a Cluster a budget lives on the server that
 // holds its namespace's slot; after a failover the new primary's clock
-// decides, and a skew between the two shifts budgets by that much.
+// decides, and a skew between the two shifts budgets by that much. Tests
+// move this clock with [WithTimeOffset], not with [apitoken.WithClock].
 //
 // An invalid or zero limit is an error; so is a budget key of the wrong
 // type or holding something other than a timestamp (a [*KeyError]). Any
@@ -68,7 +70,7 @@ func (l *Limiter) Allow(ctx context.Context, key apitoken.LimitKey, limit apitok
 	if l.closed.Load() {
 		return apitoken.Decision{}, apitoken.ErrClosed
 	}
-	return allow(ctx, l.client, l.k, key, limit, now)
+	return allow(ctx, l.client, l.k, l.offset, key, limit, now)
 }
 
 // Close marks the Limiter closed: later calls return [apitoken.ErrClosed].
@@ -84,14 +86,14 @@ func (s *Store) Allow(ctx context.Context, key apitoken.LimitKey, limit apitoken
 	if err := s.check(ctx); err != nil {
 		return apitoken.Decision{}, err
 	}
-	return allow(ctx, s.client, s.k, key, limit, now)
+	return allow(ctx, s.client, s.k, s.offset, key, limit, now)
 }
 
-func allow(ctx context.Context, c redis.UniversalClient, k keys, key apitoken.LimitKey, limit apitoken.Limit, now time.Time) (apitoken.Decision, error) {
+func allow(ctx context.Context, c redis.UniversalClient, k keys, off offset, key apitoken.LimitKey, limit apitoken.Limit, now time.Time) (apitoken.Decision, error) {
 	if r := float64(limit.Rate); math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 || limit.Burst < 1 {
 		return apitoken.Decision{}, fmt.Errorf("redisstore: allow: invalid limit %+v", limit)
 	}
-	v, err := runFast(ctx, c, fastAllow, scriptAllow, []string{k.budget(key)}, k.prefix, formatRate(limit.Rate), limit.Burst).Slice()
+	v, err := runFast(ctx, c, fastAllow, scriptAllow, []string{k.budget(key)}, k.prefix, formatRate(limit.Rate), limit.Burst, off.arg()).Slice()
 	if err != nil {
 		return apitoken.Decision{}, k.wrap("allow", err)
 	}
@@ -115,7 +117,7 @@ func (s *Store) Refund(ctx context.Context, key apitoken.LimitKey, limit apitoke
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	return refund(ctx, s.client, s.k, key, limit)
+	return refund(ctx, s.client, s.k, s.offset, key, limit)
 }
 
 // Refund gives back one request that Allow took from key's budget under
@@ -124,17 +126,17 @@ func (l *Limiter) Refund(ctx context.Context, key apitoken.LimitKey, limit apito
 	if l.closed.Load() {
 		return apitoken.ErrClosed
 	}
-	return refund(ctx, l.client, l.k, key, limit)
+	return refund(ctx, l.client, l.k, l.offset, key, limit)
 }
 
-func refund(ctx context.Context, c redis.UniversalClient, k keys, key apitoken.LimitKey, limit apitoken.Limit) error {
+func refund(ctx context.Context, c redis.UniversalClient, k keys, off offset, key apitoken.LimitKey, limit apitoken.Limit) error {
 	if limit == (apitoken.Limit{}) {
 		return nil
 	}
 	if r := float64(limit.Rate); math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 || limit.Burst < 1 {
 		return fmt.Errorf("redisstore: refund: invalid limit %+v", limit)
 	}
-	if err := scriptRefund.Run(ctx, c, []string{k.budget(key)}, k.prefix, formatRate(limit.Rate), limit.Burst).Err(); err != nil {
+	if err := scriptRefund.Run(ctx, c, []string{k.budget(key)}, k.prefix, formatRate(limit.Rate), limit.Burst, off.arg()).Err(); err != nil {
 		return k.wrap("refund", err)
 	}
 	return nil

@@ -12,9 +12,10 @@ import (
 	"github.com/apitoken/apitoken/storetest"
 )
 
-// The GCRA script runs on Redis server time, which a test cannot set. The
-// limits here refill so slowly (one request an hour) that the
-// milliseconds a test takes change nothing, so the decisions are exact.
+// The GCRA script runs on Redis server time, which apitoken.WithClock does
+// not move (WithTimeOffset does: see TestTimeOffset). The limits here
+// refill so slowly (one request an hour) that the milliseconds a test
+// takes change nothing, so the decisions are exact.
 
 func TestLimiterDecisions(t *testing.T) {
 	t.Parallel()

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type options struct {
 	durable       bool
 	durReplicas   int
 	durTimeout    time.Duration
+	offset        offset
 }
 
 func newOptions(opts []Option) (*options, error) {
@@ -88,6 +90,37 @@ func WithEvictionAllowed() Option {
 		o.allowEviction = true
 		return nil
 	}
+}
+
+// WithTimeOffset is for tests: the rate-limit scripts of the Store or
+// Limiter add f() to the Redis server's TIME, on which budgets are charged
+// and refunded, so that a test can move the limiter's clock as
+// [apitoken.WithClock] moves the core's, which it cannot (see
+// [Limiter.Allow]). f is called once per Allow, Refund and GetByHashAllow;
+// its result is truncated to microseconds. Only the limiter's clock moves:
+// the revoked, expired and idle checks use the now the core passes, and the
+// keys' backstop expiry ([WithRetention]) stays on server time. Don't use
+// it in production, where every replica must charge budgets on one clock.
+// A nil f is an error.
+func WithTimeOffset(f func() time.Duration) Option {
+	return func(o *options) error {
+		if f == nil {
+			return errors.New("WithTimeOffset(nil)")
+		}
+		o.offset = offset{f}
+		return nil
+	}
+}
+
+// offset is the test offset of [WithTimeOffset]; the zero value is none.
+type offset struct{ f func() time.Duration }
+
+// arg returns the offset in microseconds, as the scripts take it.
+func (o offset) arg() string {
+	if o.f == nil {
+		return "0"
+	}
+	return strconv.FormatInt(o.f().Microseconds(), 10)
 }
 
 // WithDurableRevoke makes Revoke, RevokeAll and Delete wait, after their

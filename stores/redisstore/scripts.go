@@ -268,14 +268,20 @@ local function reply(via, r)
   return out
 end
 
+-- limiter_now returns the rate limiter's now in µs: Redis server TIME plus
+-- off, the test offset of WithTimeOffset (µs, as a string; "0" unless set).
+local function limiter_now(off)
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(off)
+end
+
 -- gcra takes one request from the budget at key under rate (per second)
--- and burst, on Redis server time, and returns {allowed, remaining,
--- reset µs, retry-after µs}.
-local function gcra(key, rate, burst)
+-- and burst, at limiter_now(off), and returns {allowed, remaining, reset
+-- µs, retry-after µs}.
+local function gcra(key, rate, burst, off)
   local T = 1000000 / rate
   local tol = T * burst
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local now = limiter_now(off)
   local v = call(key, 'GET', key)
   local tat = now
   if v then
@@ -334,23 +340,24 @@ local ok, bkey, rate, burst = pcall(limit_for, P, out)
 if not ok then bad(key, 'corrupt record') end
 rate, burst = tonumber(rate), tonumber(burst)
 if not check_limit(key, rate, burst) then return out end
-local d = gcra(bkey, rate, burst)
+local d = gcra(bkey, rate, burst, ARGV[7])
 for i = 1, 4 do out[#out + 1] = d[i] end
 return out
 `)
 
 // scriptAllow (Limiter.Allow): KEYS[1] = rl:<key>, ARGV[2..3] = rate and
-// burst. Returns the GCRA decision.
+// burst, ARGV[4] = the time offset (µs). Returns the GCRA decision.
 var scriptAllow = newScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
 check_limit(KEYS[1], rate, burst)
-return gcra(KEYS[1], rate, burst)
+return gcra(KEYS[1], rate, burst, ARGV[4])
 `)
 
-// scriptRefund (Refund): KEYS[1] = rl:<key>, ARGV[2..3] = rate and burst.
-// Gives one request back to the budget: its theoretical arrival time moves
-// back by one emission interval, on Redis server time, never below now (a
+// scriptRefund (Refund): KEYS[1] = rl:<key>, ARGV[2..3] = rate and burst,
+// ARGV[4] = the time offset (µs). Gives one request back to the budget: its
+// theoretical arrival time moves back by one emission interval, on the
+// limiter's clock (Redis server time plus the offset), never below now (a
 // budget back at full is deleted, as one never charged). A budget with no
 // state is left alone. Returns 1 if it gave a request back, else 0.
 var scriptRefund = newScript(`
@@ -361,8 +368,7 @@ local v = call(KEYS[1], 'GET', KEYS[1])
 if not v then return 0 end
 local tat = tonumber(v)
 if not tat then bad(KEYS[1], 'corrupt budget') end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = limiter_now(ARGV[4])
 local new = tat - 1000000 / rate
 if new <= now then
   redis.call('DEL', KEYS[1])
@@ -378,7 +384,7 @@ return 1
 // that apply to it, as strings: a user token's user budget under the
 // user default ARGV[5..6]; an org token's own budget under its override
 // (field rl), else the highest-rate limit among its roles' limits
-// (ARGV[7..]: triples of role, rate, burst), else the org default
+// (ARGV[8..]: triples of role, rate, burst), else the org default
 // ARGV[3..4]. The roles are in the record's JSON (field j), which is
 // decoded only when the policy has role limits and the JSON has roles. It
 // raises a Lua error on a record it cannot read.
@@ -392,11 +398,11 @@ local function limit_for(P, r)
     return bkey, rate, burst
   end
   local rate, burst = ARGV[3], ARGV[4]
-  if #ARGV > 6 and string.find(r[14], '"r":[', 1, true) then
+  if #ARGV > 7 and string.find(r[14], '"r":[', 1, true) then
     local roles = cjson.decode(r[14]).r
     local best = nil
     for _, name in ipairs(type(roles) == 'table' and roles or {}) do
-      for i = 7, #ARGV, 3 do
+      for i = 8, #ARGV, 3 do
         if ARGV[i] == name then
           local x = tonumber(ARGV[i + 1])
           if not best or x > best then best, rate, burst = x, ARGV[i + 1], ARGV[i + 2] end
@@ -410,14 +416,16 @@ end
 `
 
 // fastTake is the GCRA step of the fast scripts (which skip the prelude):
-// take(key, rate, burst) charges one request to the budget at key on Redis
-// server time and returns allowed (0/1), remaining, µs until full and µs
-// until retry, or nil if the key holds something that is not a TAT.
+// take(key, rate, burst, off) charges one request to the budget at key on
+// Redis server time plus off (the time offset, µs) and returns allowed
+// (0/1), remaining, µs until full and µs until retry, or nil if the key
+// holds something that is not a TAT.
 const fastTake = `
-local function take(key, rate, burst)
+local function take(key, rate, burst, off)
   local T = 1000000 / rate
   local t = redis.call('TIME')
-  local now = t[1] * 1000000 + t[2]
+  local o = tonumber(off)
+  local now = t[1] * 1000000 + t[2] + o
   local v = redis.call('GET', key)
   local tat = now
   if v then
@@ -430,7 +438,7 @@ local function take(key, rate, burst)
   if now < allow_at then
     return 0, 0, math.ceil(tat - now), math.ceil(allow_at - now)
   end
-  redis.call('SET', key, string.format('%.17g', new), 'PXAT', string.format('%d', math.ceil(new / 1000) + 1))
+  redis.call('SET', key, string.format('%.17g', new), 'PXAT', string.format('%d', math.ceil((new - o) / 1000) + 1))
   return 1, math.floor((now - allow_at) / T + 1e-9), math.ceil(new - now), 0
 end
 `
@@ -439,8 +447,8 @@ end
 // record and the GCRA step, without the shared helpers (whose set-up alone
 // costs more than the lookup). KEYS[1] = h:<hash>, ARGV[2] = now (µs, for
 // the revoked / expired check), ARGV[3..4] = default org rate and burst,
-// ARGV[5..6] = default user rate and burst, ARGV[7..] = role limits (see
-// limitFor).
+// ARGV[5..6] = default user rate and burst, ARGV[7] = the time offset (µs),
+// ARGV[8..] = role limits (see limitFor).
 //
 // The reply is the plain lookup's: the record's fields in F order, as
 // GetByHash's HMGET returns them (so one decoder serves both), with
@@ -478,7 +486,7 @@ local bkey, rate, burst = limit_for(P, r)
 rate, burst = tonumber(rate), tonumber(burst)
 if rate == 0 and burst == 0 then return r end
 if not (rate > 0 and rate < math.huge and burst >= 1) then return redis.error_reply('APITOKEN_SLOW') end
-local a, b, c, d = take(bkey, rate, burst)
+local a, b, c, d = take(bkey, rate, burst, ARGV[7])
 if not a then return redis.error_reply('APITOKEN_SLOW') end
 r[17], r[18], r[19], r[20] = a, b, c, d
 return r
@@ -489,7 +497,7 @@ return r
 // checked the limit.
 var fastAllow = redis.NewScript(fastTake + `
 if redis.replicate_commands then redis.replicate_commands() end
-local a, b, c, d = take(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local a, b, c, d = take(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 if not a then return redis.error_reply('APITOKEN_SLOW') end
 return {a, b, c, d}
 `)

@@ -26,6 +26,7 @@ type Store struct {
 	k         keys
 	retention string // milliseconds, "0" for none
 	durable   *durability
+	offset    offset
 	closed    atomic.Bool
 	limits    atomic.Pointer[limitArgs] // the arguments of the last GetByHashAllow
 }
@@ -61,6 +62,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 		client:    client,
 		k:         keys{prefix: "{" + o.prefix + "}:"},
 		retention: strconv.FormatInt(o.retention.Milliseconds(), 10),
+		offset:    o.offset,
 	}
 	if err := checkServers(ctx, client, o); err != nil {
 		return nil, err
@@ -400,7 +402,7 @@ func (s *Store) GetByHashAllow(ctx context.Context, h apitoken.Hash, defaults ap
 // formatted once: a Validator passes the same defaults on every call.
 type limitArgs struct {
 	d    apitoken.LimitDefaults // Roles is a copy
-	args []any                  // prefix, "" (for now), org rate, burst, user rate, burst, role triples
+	args []any                  // prefix, "" (for now), org rate, burst, user rate, burst, "0" (offset), role triples
 }
 
 // lookupArgs returns the ARGV of fastLookupAllow for defaults at now.
@@ -409,7 +411,7 @@ func (s *Store) lookupArgs(d apitoken.LimitDefaults, now time.Time) []any {
 	if c == nil || c.d.Org != d.Org || c.d.User != d.User || !maps.Equal(c.d.Roles, d.Roles) {
 		c = &limitArgs{d: d}
 		c.d.Roles = maps.Clone(d.Roles)
-		c.args = []any{s.k.prefix, "", formatRate(d.Org.Rate), d.Org.Burst, formatRate(d.User.Rate), d.User.Burst}
+		c.args = []any{s.k.prefix, "", formatRate(d.Org.Rate), d.Org.Burst, formatRate(d.User.Rate), d.User.Burst, "0"}
 		for _, role := range slices.Sorted(maps.Keys(d.Roles)) {
 			l := d.Roles[role]
 			c.args = append(c.args, role, formatRate(l.Rate), l.Burst)
@@ -419,6 +421,9 @@ func (s *Store) lookupArgs(d apitoken.LimitDefaults, now time.Time) []any {
 	args := make([]any, len(c.args))
 	copy(args, c.args)
 	args[1] = strconv.FormatInt(now.UnixMicro(), 10)
+	if s.offset.f != nil {
+		args[6] = s.offset.arg()
+	}
 	return args
 }
 

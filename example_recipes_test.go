@@ -202,14 +202,13 @@ func ExamplePruner() {
 	stats, err := pr.Prune(ctx) // one pass; in a server, go pr.Run(ctx, time.Hour) prunes hourly until ctx ends
 	// end of the README snippet
 	fmt.Printf("%+v %v\n", stats, err)
-	page, _ := iss.List(ctx, apitoken.Filter{})
-	for _, t := range page.Tokens {
-		fmt.Println(t.Name)
+	for t, err := range iss.All(ctx, apitoken.Filter{}) {
+		fmt.Println(t.Name, err)
 	}
 	_ = v.Close(ctx)
 	// Output:
 	// {Idle:1 Expired:0} <nil>
-	// used
+	// used <nil>
 }
 
 // Rotating the hash key: the new key first, the old ones after it until no

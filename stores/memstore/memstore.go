@@ -1,52 +1,3 @@
-// Package memstore is an in-memory [apitoken.Store], for tests, examples and
-// single-process apps. Nothing survives a restart.
-//
-// Quick start:
-//
-//	store := memstore.New()
-//	iss, _ := apitoken.NewIssuer(store, apitoken.Policy{Prefix: "acme"})
-//	v, _ := apitoken.NewValidator(store, apitoken.Policy{Prefix: "acme"})
-//
-// A Store is safe for concurrent use. It copies every token it is given and
-// every token Get and List return, so callers cannot change stored state.
-// Only hashes are stored, never plaintext tokens.
-//
-// # Memory layout
-//
-// The store is built to hold millions of tokens without making the garbage
-// collector's work grow with them. A token is kept as three parts:
-//
-//   - a fixed-size record without pointers (hashes, times (IssuedAt among
-//     them), kind, version and the offsets of its strings), in one slice the
-//     collector never scans;
-//   - one string holding all its strings back to back (ID, owner, org, name,
-//     description, hint), a single object the collector marks without
-//     scanning;
-//   - an index into a table of interned shapes: roles, grants, resources, IP
-//     filter, rate limit, metadata and sealed secret. Tokens with equal
-//     shapes (say, every token with roles ["reader"] and nothing else) share
-//     one.
-//
-// The hash index is an open-addressing table of (first 8 bytes of a hash,
-// record number) pairs, so it holds no pointers either, and a lookup
-// usually reads one cache line of it.
-//
-// Measured with 1,000,000 org tokens with one role: 408 bytes and one heap
-// object a token (the previous layout of whole *Token snapshots: 740 bytes
-// and five objects, all of them scanned), and under load a collection cycle
-// costs ~65 ms of CPU instead of ~1.7 s. (IssuedAt, added since, grew
-// the record by 8 bytes.)
-//
-// GetByHash and ReadByHash build the token from these parts under a read
-// lock; its strings and shape (slices, maps) are shared with the store and
-// must be treated as read-only. ReadByHash writes into the caller's Token,
-// so a validation on this store allocates nothing for the lookup. Times
-// come back in UTC, without a monotonic clock reading; LastUsedAt is kept
-// to the microsecond, as the SQL store keeps it.
-//
-// The store is an [apitoken.UseMarker]: a Validator writes a token's use
-// into its record at once (an atomic store under the read lock) instead of
-// collecting uses in maps of its own and flushing them with Touch.
 package memstore
 
 import (
@@ -64,6 +15,16 @@ import (
 
 // Store is an in-memory token store. Use [New]; the zero value is not usable.
 type Store struct {
+	// The layout keeps the garbage collector's work from growing with the
+	// number of tokens. A token is three parts: a fixed-size record without
+	// pointers (hashes, times, kind, version and the offsets of its
+	// strings) in recs, which the collector never scans; one string holding
+	// all its strings back to back (ID, owner, org, name, description,
+	// hint) in texts, a single object marked without scanning; and an index
+	// into shapes, the interned roles, grants, resources, IP filter, rate
+	// limit, metadata and sealed secret that tokens with equal values share.
+	// byHash is an open-addressing table of (first 8 bytes of a hash, slot)
+	// pairs, without pointers either; a lookup usually reads one cache line.
 	mu     sync.RWMutex
 	recs   []rec    // by slot
 	texts  []string // by slot: the token's strings, back to back

@@ -62,6 +62,9 @@ func Example_quickStart() {
 	if _, err := v.Validate(ctx, presented, apitoken.Request{Org: "org_1"}); !errors.Is(err, apitoken.ErrRevoked) {
 		panic(fmt.Sprint("quick start: after Revoke: ", err))
 	}
+	if err := v.Close(ctx); err != nil {
+		panic(fmt.Sprint("quick start: Close: ", err))
+	}
 }
 
 func TestReadmeQuickStart(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,8 +31,7 @@ func ExampleNew() {
 	iss, _ := apitoken.NewIssuer(store, policy)
 	// The store is its own limiter: lookup and rate limit in one round trip.
 	v, _ := apitoken.NewValidator(store, policy, apitoken.WithLimiter(store))
-	go v.Run(ctx)
-	defer v.Close(ctx)
+	defer v.Close(ctx) // writes the last pending last-used times
 
 	secret, _, err := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "ci",
 		Grants: apitoken.Grants{"devices": apitoken.AccessRead}})
@@ -60,4 +60,27 @@ func ExampleNewLimiter() {
 	if !d.Allowed {
 		fmt.Println("retry after", d.RetryAfter.Round(time.Second))
 	}
+}
+
+// In a test, the clock the Redis limiter charges budgets on (server TIME,
+// which apitoken.WithClock does not move) moves with WithTimeOffset: a
+// token denied with a retry delay is allowed again once the offset has
+// advanced by it.
+func ExampleWithTimeOffset() {
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+	defer client.Close()
+
+	var offset atomic.Int64 // a time.Duration the test advances
+	lim, err := redisstore.NewLimiter(ctx, client, redisstore.WithKeyPrefix("test"),
+		redisstore.WithTimeOffset(func() time.Duration { return time.Duration(offset.Load()) }))
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, hourly := apitoken.UserKey("user_7"), apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 1}
+	lim.Allow(ctx, key, hourly, time.Now())
+	d, _ := lim.Allow(ctx, key, hourly, time.Now()) // denied: retry in about an hour
+	offset.Add(int64(d.RetryAfter))
+	d, _ = lim.Allow(ctx, key, hourly, time.Now()) // allowed, with no sleep
+	fmt.Println(d.Allowed)
 }

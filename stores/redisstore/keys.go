@@ -7,8 +7,59 @@ import (
 	"github.com/apitoken/apitoken"
 )
 
-// Key suffixes after the namespace prefix "{ns}:". The layout is described
-// in the package documentation; the Lua scripts build the same names.
+// The key layout of a namespace ns. Every key starts with "{ns}:"; hashes
+// appear in key names as 64 hex digits.
+//
+//	{ns}:h:<hash>     HASH    the token record, addressed by its current hash:
+//	                          id, k (kind), o (owner), g (org), c, u, e, l, r (created,
+//	                          updated, expires, last used, revoked: Unix µs, "" for none),
+//	                          v (version), p (previous hash), pe (its expiry),
+//	                          rl ("" for no override, else "rate burst"), j (JSON of the rest:
+//	                          name, description, roles, grants, resources, IP filter,
+//	                          metadata, hint, sealed secret), ia (IssuedAt, Unix µs, "" for
+//	                          none; absent in records written before it, read as zero)
+//	{ns}:h:<prev>     HASH    for a previous hash (grace period after Regenerate), an alias:
+//	                          its only field, cur, holds the current hash
+//	{ns}:i:<id>       STRING  ID → current hash
+//	{ns}:ids          ZSET    every ID, score 0 (listing in ID order by ZRANGEBYLEX)
+//	{ns}:ow:<kind>:<owner>  ZSET  IDs of an owner, kind (1 user, 2 org) and ID, score 0 (List by
+//	                          owner, RevokeAll, per-owner bound)
+//	{ns}:o:<owner>    ZSET    the owner index before owner kinds, both kinds' IDs under one
+//	                          owner ID: only read, to upgrade (see sfxLegacy)
+//	{ns}:g:<org>      ZSET    IDs of an org, score 0
+//	{ns}:k:<kind>     ZSET    IDs of a kind (1 user, 2 org), score 0
+//	{ns}:lu           ZSET    ID scored by last use, or creation if never used (µs): idle pruning
+//	{ns}:end          ZSET    ID scored by expiry or revocation, whichever is first (µs): pruning
+//	{ns}:ix           HASH    ID → "kind len(owner) owner org" of each token whose keys carry an
+//	                          EXPIREAT: where Prune finds the indexes of a token Redis dropped
+//	{ns}:rl:token:<id>  STRING  GCRA budget of an org token (theoretical arrival time, µs)
+//	{ns}:rl:user:<id>   STRING  GCRA budget shared by a user's tokens
+//
+// A token's hashes and its aliases share one key space, so claiming a hash
+// is one EXISTS, and a lookup by hash is one HMGET whatever the hash turns
+// out to be. The record, its ID key and its alias get EXPIREAT at the
+// token's end plus the retention; an end already past the retention when a
+// token is written is left to Prune, so no key vanishes in the middle of an
+// operation. Index entries a dropped token leaves behind are skipped by
+// every operation; Prune removes them once its criteria reach the token's
+// end (it meets the ID in lu and end and reads the owner, org and kind from
+// ix, no SCAN), and List, RevokeAll and Create remove those in the index
+// they walk. Budgets expire once full again. The scripts read keys they
+// derive from stored values (an owner's IDs, a record's previous hash)
+// without declaring them, which Redis Cluster allows within the slot of
+// the declared key.
+//
+// Upgrading from the layout before owner kinds (sfxLegacy) needs no
+// migration step: the first List by owner, RevokeAll or bounded Create for
+// an owner ID moves the IDs of its old index into the index of each token's
+// kind, in the same script (afterwards one EXISTS); updating, deleting or
+// pruning a token also takes it out of the old index.
+//
+// Instants are whole Unix microseconds; Lua compares them exactly between
+// the years 1685 and 2255.
+//
+// Key suffixes after the namespace prefix "{ns}:"; the Lua scripts build
+// the same names.
 const (
 	sfxRecord   = "h:"  // + hex(hash): HASH, the token record; for a previous hash, an alias {cur: hex(current hash)}
 	sfxID       = "i:"  // + ID: STRING, hex(current hash)

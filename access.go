@@ -12,12 +12,14 @@ import (
 // includes the lower ones.
 type Access uint8
 
-// Access levels.
-const (
-	AccessNone Access = 0 // no access
-	AccessRead Access = 1 // read-only access (GET, HEAD, OPTIONS)
-	AccessFull Access = 2 // read and write access
-)
+// AccessNone is no access: the zero Access.
+const AccessNone Access = 0
+
+// AccessRead is read-only access (GET, HEAD and OPTIONS by default).
+const AccessRead Access = 1
+
+// AccessFull is read and write access.
+const AccessFull Access = 2
 
 // String returns "none", "read" or "full".
 func (a Access) String() string {

@@ -43,17 +43,16 @@ func (l Limit) validate(field string) error {
 	return nil
 }
 
-// A Budget says whose rate-limit budget a [LimitKey] names.
+// A Budget says whose rate-limit budget a [LimitKey] names: [UserBudget]
+// or [TokenBudget]. The zero Budget is invalid.
 type Budget uint8
 
-// Budgets. The zero Budget is invalid.
-const (
-	// UserBudget is a user's budget, shared by all of the user's tokens
-	// and by whatever else the host charges to it, such as logins.
-	UserBudget Budget = 1
-	// TokenBudget is one org token's own budget.
-	TokenBudget Budget = 2
-)
+// UserBudget is a user's budget, shared by all of the user's tokens and by
+// whatever else the host charges to it, such as logins.
+const UserBudget Budget = 1
+
+// TokenBudget is one org token's own budget.
+const TokenBudget Budget = 2
 
 // String returns "user", "token" or "invalid".
 func (b Budget) String() string {

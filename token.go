@@ -7,19 +7,18 @@ import (
 	"time"
 )
 
-// Kind says whom a token acts for.
+// Kind says whom a token acts for: [KindUser] or [KindOrg]. The zero Kind
+// is invalid.
 type Kind uint8
 
-// Token kinds. The zero Kind is invalid.
-const (
-	// KindUser tokens act for a user, with the user's current privileges in
-	// whichever org a request names (looked up through a [Directory]),
-	// narrowed by the token's own roles, grants and resources if it has any.
-	KindUser Kind = 1
-	// KindOrg tokens act for an org with the roles and grants stored on the
-	// token, and only within that org.
-	KindOrg Kind = 2
-)
+// KindUser tokens act for a user, with the user's current privileges in
+// whichever org a request names (looked up through a [Directory]),
+// narrowed by the token's own roles, grants and resources if it has any.
+const KindUser Kind = 1
+
+// KindOrg tokens act for an org with the roles and grants stored on the
+// token, and only within that org.
+const KindOrg Kind = 2
 
 // String returns "user", "org" or "invalid".
 func (k Kind) String() string {

@@ -162,8 +162,7 @@ func WithHashKeys(keys ...[]byte) KeyOption {
 // restores time.Now. Tests use it to move time without sleeping. It moves
 // everything the service decides, but not a limiter that keeps its own
 // clock: the Redis limiter reads the Redis server's TIME by design, so all
-// replicas share one clock (tests move it with the Redis store's own
-// test option).
+// replicas share one clock; tests move it with redisstore.WithTimeOffset.
 func WithClock(now func() time.Time) ServiceOption {
 	return ServiceOption{"WithClock", func(c *base) error {
 		if now == nil {

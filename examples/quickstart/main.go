@@ -56,8 +56,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A long-running server would also run `go v.Run(ctx)` to flush
-	// last-used times in the background.
+	// The Validator writes last-used times in the background by itself;
+	// Close writes the rest.
 	defer v.Close(ctx)
 
 	// Issue an org token. Lifetime is left zero: the policy default applies.

@@ -49,7 +49,7 @@ func main() {
 	check(err)
 	v, err := apitoken.NewValidator(store, pol, append(vopts, apitoken.WithHashKeys(key))...)
 	check(err)
-	go v.Run(ctx)
+	defer v.Close(ctx)
 
 	f, err := os.Create(*out)
 	check(err)

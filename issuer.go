@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -25,8 +26,8 @@ type Issuer struct {
 }
 
 // NewIssuer returns an Issuer that keeps tokens in store under policy. It
-// takes [IssuerOption]s: [WithHashKeys], [WithSealKeys], [WithClock] and
-// [WithLogger]. An invalid policy is a [*PolicyError]; a bad option is an
+// takes [IssuerOption]s: [WithHashKeys], [WithSealKeys], [WithClock],
+// [WithLogger] and [WithAudit]. An invalid policy is a [*PolicyError]; a bad option is an
 // error naming it.
 func NewIssuer(store Store, policy Policy, opts ...IssuerOption) (*Issuer, error) {
 	if store == nil {
@@ -110,6 +111,7 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 		Resources:   slices.Clone(spec.Resources),
 		Metadata:    maps.Clone(spec.Metadata),
 		CreatedAt:   now,
+		CreatedBy:   ActorFrom(ctx),
 		IssuedAt:    now,
 		UpdatedAt:   now,
 		Version:     1,
@@ -153,6 +155,7 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 		}
 		return Secret{}, nil, fmt.Errorf("apitoken: issue: %w", err)
 	}
+	is.audit(ctx, EventCreated, t, now)
 	return secret, t, nil
 }
 
@@ -207,6 +210,27 @@ func (is *Issuer) All(ctx context.Context, f Filter) iter.Seq2[*Token, error] {
 	}
 }
 
+// Expiring returns the live tokens matching f (neither revoked nor
+// expired at now) whose expiry under the current policy falls before
+// now+within, soonest first, for a host's "your token expires in 7 days"
+// mail. It reads every matching token (see [Issuer.All]); errors are those
+// of [Issuer.List].
+func (is *Issuer) Expiring(ctx context.Context, f Filter, within time.Duration) ([]*Token, error) {
+	now := is.cfg.clock().UTC()
+	var out []*Token
+	for t, err := range is.All(ctx, f) {
+		if err != nil {
+			return nil, err
+		}
+		at := is.pol.expiry(t)
+		if !t.Revoked() && !at.IsZero() && now.Before(at) && at.Before(now.Add(within)) {
+			out = append(out, t)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *Token) int { return is.pol.expiry(a).Compare(is.pol.expiry(b)) })
+	return out, nil
+}
+
 // List returns one page of tokens matching f (hints only; no token holds a
 // secret), in creation order. Errors: [ErrBadCursor] for a bad cursor, a
 // [*PolicyError] (rule "Owner") for an Owner with an ID but no valid kind or
@@ -226,10 +250,23 @@ func (is *Issuer) List(ctx context.Context, f Filter) (Page, error) {
 // validates. Revoking a revoked token succeeds. Errors: [ErrNotFound] or the
 // store's error.
 func (is *Issuer) Revoke(ctx context.Context, id string) error {
-	if err := is.store.Revoke(ctx, id, is.cfg.clock().UTC()); err != nil {
+	now := is.cfg.clock().UTC()
+	if err := is.store.Revoke(ctx, id, now); err != nil {
 		return fmt.Errorf("apitoken: revoke: %w", err)
 	}
+	if is.cfg.audit != nil {
+		t, _ := is.store.Get(ctx, id) // for the event's hint and owner; nil if deleted meanwhile
+		is.audit(ctx, EventRevoked, orID(t, id), now)
+	}
 	return nil
+}
+
+// orID returns t, or a Token holding only id when t is nil.
+func orID(t *Token, id string) *Token {
+	if t == nil {
+		return &Token{ID: id}
+	}
+	return t
 }
 
 // RevokeAll revokes every token of owner (a user's, [UserOwner], or an
@@ -240,9 +277,13 @@ func (is *Issuer) RevokeAll(ctx context.Context, owner Owner) (int, error) {
 	if owner.ID == "" || (owner.Kind != KindUser && owner.Kind != KindOrg) {
 		return 0, policyErr("Owner", "want UserOwner(id) or OrgOwner(id)")
 	}
-	n, err := is.store.RevokeAll(ctx, owner, is.cfg.clock().UTC())
+	now := is.cfg.clock().UTC()
+	n, err := is.store.RevokeAll(ctx, owner, now)
 	if err != nil {
 		return n, fmt.Errorf("apitoken: revoke all: %w", err)
+	}
+	if is.cfg.audit != nil {
+		is.cfg.audit(ctx, Event{Type: EventRevokedAll, Actor: ActorFrom(ctx), Owner: owner, Count: n, At: now})
 	}
 	return n, nil
 }
@@ -250,9 +291,14 @@ func (is *Issuer) RevokeAll(ctx context.Context, owner Owner) (int, error) {
 // Delete removes the token; it stops validating at once. Errors:
 // [ErrNotFound] or the store's error.
 func (is *Issuer) Delete(ctx context.Context, id string) error {
+	var t *Token
+	if is.cfg.audit != nil {
+		t, _ = is.store.Get(ctx, id) // for the event's hint and owner
+	}
 	if err := is.store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("apitoken: delete: %w", err)
 	}
+	is.audit(ctx, EventDeleted, orID(t, id), is.cfg.clock().UTC())
 	return nil
 }
 
@@ -264,6 +310,7 @@ type issuerConfig struct {
 	base
 	hashKeys [][]byte
 	sealKeys [][]byte
+	audit    func(context.Context, Event)
 }
 
 // issuerOption is an [IssuerOption] of the Issuer's own.

@@ -22,7 +22,7 @@ type Pruner struct {
 }
 
 // NewPruner returns a Pruner for store under policy. It takes
-// [PrunerOption]s: [WithClock], [WithLogger], [WithBatchSize],
+// [PrunerOption]s: [WithClock], [WithLogger], [WithAudit], [WithBatchSize],
 // [WithPruneMargin] and [WithFlushFirst].
 func NewPruner(store Store, policy Policy, opts ...PrunerOption) (*Pruner, error) {
 	if store == nil {
@@ -47,8 +47,12 @@ type PruneStats struct {
 
 // Prune runs one pass: it deletes batch after batch until a batch comes back
 // short or ctx ends, and returns the counts so far with the first error.
-func (pr *Pruner) Prune(ctx context.Context) (PruneStats, error) {
-	var st PruneStats
+func (pr *Pruner) Prune(ctx context.Context) (st PruneStats, err error) {
+	defer func() {
+		if n := st.Idle + st.Expired; n > 0 && pr.cfg.audit != nil {
+			pr.cfg.audit(ctx, Event{Type: EventPruned, Actor: ActorFrom(ctx), Count: n, At: pr.cfg.clock().UTC()})
+		}
+	}()
 	if v := pr.cfg.flushFirst; v != nil {
 		if err := v.Flush(ctx); err != nil {
 			return st, fmt.Errorf("apitoken: prune: %w", err)
@@ -56,14 +60,11 @@ func (pr *Pruner) Prune(ctx context.Context) (PruneStats, error) {
 	}
 	now := pr.cfg.clock().UTC()
 	if pr.pol.idleTimeout > 0 {
-		n, err := pr.drain(ctx, PruneRequest{IdleBefore: now.Add(-pr.pol.idleTimeout - pr.cfg.pruneMargin)})
-		st.Idle = n
-		if err != nil {
+		if st.Idle, err = pr.drain(ctx, PruneRequest{IdleBefore: now.Add(-pr.pol.idleTimeout - pr.cfg.pruneMargin)}); err != nil {
 			return st, err
 		}
 	}
-	n, err := pr.drain(ctx, PruneRequest{EndedBefore: now.Add(-pr.pol.retention)})
-	st.Expired = n
+	st.Expired, err = pr.drain(ctx, PruneRequest{EndedBefore: now.Add(-pr.pol.retention)})
 	return st, err
 }
 
@@ -120,6 +121,7 @@ type prunerConfig struct {
 	batchSize   int
 	pruneMargin time.Duration
 	flushFirst  *Validator
+	audit       func(context.Context, Event)
 }
 
 // prunerOption is a [PrunerOption] of the Pruner's own.

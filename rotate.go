@@ -82,6 +82,7 @@ func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts
 	if err != nil {
 		return Secret{}, nil, err
 	}
+	is.audit(ctx, EventRegenerated, t, t.UpdatedAt)
 	return secret, t, nil
 }
 

@@ -22,17 +22,18 @@ func (is *Issuer) Recover(ctx context.Context, id string) (Secret, error) {
 	if err != nil {
 		return Secret{}, err
 	}
-	if err := is.modifiable(t, is.cfg.clock()); err != nil {
+	now := is.cfg.clock()
+	if err := is.modifiable(t, now); err != nil {
 		return Secret{}, err
 	}
-	switch {
-	case len(t.Sealed) == 0:
+	if len(t.Sealed) == 0 {
 		return Secret{}, fmt.Errorf("%w: token %s was stored without its secret", ErrNotRecoverable, t.ID)
 	}
 	s, err := is.seal.open(t.ID, t.Sealed)
 	if err != nil {
 		return Secret{}, err
 	}
+	is.audit(ctx, EventRecovered, t, now.UTC())
 	return newSecret(s), nil
 }
 

@@ -84,6 +84,9 @@ type Token struct {
 	Sealed []byte `json:"-"`
 
 	CreatedAt time.Time `json:"created_at"`
+	// CreatedBy is who issued the token, as [WithActor] named them; empty
+	// when the Issue call named nobody.
+	CreatedBy string `json:"created_by,omitempty"`
 	// IssuedAt is when the current secret was issued (by Issue or
 	// Regenerate); the policy's MaxLifetime counts from it. Zero (a record
 	// from before this field) means CreatedAt.

@@ -51,6 +51,15 @@ const maxRetries = 5
 // stored version, or if concurrent writers kept winning. Nothing changes on
 // error. The patch's slices and maps are copied.
 func (is *Issuer) Update(ctx context.Context, id string, p Patch) (*Token, error) {
+	t, err := is.update(ctx, id, p)
+	if err != nil {
+		return nil, err
+	}
+	is.audit(ctx, EventUpdated, t, t.UpdatedAt)
+	return t, nil
+}
+
+func (is *Issuer) update(ctx context.Context, id string, p Patch) (*Token, error) {
 	return is.modify(ctx, "update", id, p.IfVersion, func(t *Token, now time.Time) error {
 		if err := is.modifiable(t, now); err != nil {
 			return err

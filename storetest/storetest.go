@@ -132,6 +132,7 @@ func newToken(t testing.TB) *apitoken.Token {
 		Hint:      "tok_test…0000",
 		Hash:      randomHash(),
 		CreatedAt: now,
+		CreatedBy: "user:creator",
 		UpdatedAt: now,
 		Version:   1,
 	}
@@ -311,6 +312,9 @@ func diff(got, want *apitoken.Token) []string {
 	}
 	if got.Hint != want.Hint {
 		add("Hint", got.Hint, want.Hint)
+	}
+	if got.CreatedBy != want.CreatedBy {
+		add("CreatedBy", got.CreatedBy, want.CreatedBy)
 	}
 	// Hashes are not secret, but are kept out of messages all the same.
 	if got.Hash != want.Hash {

@@ -63,6 +63,7 @@ const (
 	strName
 	strDescription
 	strHint
+	strCreatedBy
 	nStrings
 )
 
@@ -140,7 +141,7 @@ func (r *rec) str(text string, i int) string {
 func encode(t *apitoken.Token) (rec, string) {
 	r := rec{hash: t.Hash, prevHash: t.PrevHash, kind: t.Kind, version: t.Version, lastUsed: t.LastUsedAt.UnixMicro()}
 	var b strings.Builder
-	for i, v := range [nStrings]string{t.ID, t.OwnerID, t.OrgID, t.Name, t.Description, t.Hint} {
+	for i, v := range [nStrings]string{t.ID, t.OwnerID, t.OrgID, t.Name, t.Description, t.Hint, t.CreatedBy} {
 		b.WriteString(v)
 		r.ends[i] = uint32(b.Len())
 	}
@@ -160,7 +161,7 @@ func (s *Store) fill(dst *apitoken.Token, slot uint32) {
 		Name: r.str(text, strName), Description: r.str(text, strDescription),
 		Roles: sh.roles, Grants: sh.grants, Resources: sh.resources, IPFilter: sh.ipFilter,
 		RateLimit: sh.rateLimit, Metadata: sh.metadata, Sealed: sh.sealed,
-		Hint: r.str(text, strHint), Hash: r.hash, PrevHash: r.prevHash, PrevExpiresAt: r.time(timePrevExpires),
+		Hint: r.str(text, strHint), CreatedBy: r.str(text, strCreatedBy), Hash: r.hash, PrevHash: r.prevHash, PrevExpiresAt: r.time(timePrevExpires),
 		CreatedAt: r.time(timeCreated), IssuedAt: r.time(timeIssued), UpdatedAt: r.time(timeUpdated), ExpiresAt: r.time(timeExpires),
 		LastUsedAt: r.loadLastUsed(), RevokedAt: r.time(timeRevoked), Version: r.version,
 	}

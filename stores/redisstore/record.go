@@ -44,6 +44,7 @@ type body struct {
 	Metadata    map[string]string `json:"m,omitempty"`
 	Hint        string            `json:"h,omitempty"`
 	Sealed      []byte            `json:"x,omitempty"`
+	CreatedBy   string            `json:"cb,omitempty"`
 }
 
 // maxMicros bounds the instants a record can hold: Lua compares them as
@@ -114,6 +115,7 @@ func encode(t *apitoken.Token, version int64) ([]any, error) {
 	b, err := json.Marshal(body{
 		Name: t.Name, Description: t.Description, Roles: t.Roles, Grants: t.Grants,
 		Resources: t.Resources, IPFilter: t.IPFilter, Metadata: t.Metadata, Hint: t.Hint, Sealed: t.Sealed,
+		CreatedBy: t.CreatedBy,
 	})
 	if err != nil {
 		return nil, err
@@ -207,7 +209,7 @@ func decode(via string, fields []any, h apitoken.Hash) (*apitoken.Token, apitoke
 		return nil, h, errors.New("corrupt record: body")
 	}
 	t.Name, t.Description, t.Roles, t.Grants, t.Resources = b.Name, b.Description, b.Roles, b.Grants, b.Resources
-	t.IPFilter, t.Metadata, t.Hint, t.Sealed = b.IPFilter, b.Metadata, b.Hint, b.Sealed
+	t.IPFilter, t.Metadata, t.Hint, t.Sealed, t.CreatedBy = b.IPFilter, b.Metadata, b.Hint, b.Sealed, b.CreatedBy
 	return t, h, nil
 }
 

@@ -18,6 +18,7 @@ type attrs struct {
 	Resources []string          `json:"resources,omitempty"`
 	IPFilter  apitoken.IPFilter `json:"ip_filter,omitzero"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
+	CreatedBy string            `json:"created_by,omitempty"`
 }
 
 // emptyAttrs is the attrs column of a token with none of them.
@@ -51,9 +52,11 @@ func hashArg(h apitoken.Hash) any {
 
 // tokenArgs returns t's column values in the order of columns.
 func (s *Store) tokenArgs(t *apitoken.Token) ([]any, error) {
-	a := attrs{Roles: t.Roles, Grants: t.Grants, Resources: t.Resources, IPFilter: t.IPFilter, Metadata: t.Metadata}
+	a := attrs{Roles: t.Roles, Grants: t.Grants, Resources: t.Resources, IPFilter: t.IPFilter, Metadata: t.Metadata,
+		CreatedBy: t.CreatedBy}
 	js := emptyAttrs
-	if len(a.Roles) > 0 || len(a.Grants) > 0 || len(a.Resources) > 0 || !a.IPFilter.IsZero() || len(a.Metadata) > 0 {
+	if len(a.Roles) > 0 || len(a.Grants) > 0 || len(a.Resources) > 0 || !a.IPFilter.IsZero() || len(a.Metadata) > 0 ||
+		a.CreatedBy != "" {
 		b, err := json.Marshal(a)
 		if err != nil {
 			return nil, fmt.Errorf("token %s: encode attributes: %w", t.ID, err)
@@ -149,6 +152,7 @@ func scanToken(sc scanner) (*apitoken.Token, error) {
 			return nil, fmt.Errorf("token %s: corrupt attributes (JSON): %w", t.ID, err)
 		}
 		t.Roles, t.Grants, t.Resources, t.IPFilter, t.Metadata = a.Roles, a.Grants, a.Resources, a.IPFilter, a.Metadata
+		t.CreatedBy = a.CreatedBy
 	}
 	return t, nil
 }

@@ -5,7 +5,9 @@
 //	go run ./examples/server
 //
 // On first start it issues a demo token and prints it once, with a curl
-// command to try. Flags: -addr, -db, -postgres.
+// command to try. Flags: -addr, -db, -postgres, and -policy to read the
+// security policy from a file (examples/server/policy.json is the built-in
+// one).
 package main
 
 import (
@@ -33,7 +35,15 @@ func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
 	file := flag.String("db", "apitoken-example.db", "SQLite database file (created if missing)")
 	dsn := flag.String("postgres", "", "PostgreSQL DSN to use instead of SQLite, e.g. postgres://user:pass@localhost/app")
+	policyFile := flag.String("policy", "", "policy file (JSON, see apitoken.ParsePolicy); empty: the built-in policy")
 	flag.Parse()
+	if *policyFile != "" {
+		p, err := apitoken.LoadPolicy(*policyFile)
+		if err != nil {
+			log.Fatal(err) // names the file, line and field of a mistake
+		}
+		policy = p
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *addr, *file, *dsn); err != nil {
@@ -42,7 +52,7 @@ func main() {
 }
 
 // policy: tokens start with "demo_"; the reader role may read devices, 60
-// requests a minute with bursts of 10.
+// requests a minute with bursts of 10 (policy.json says the same).
 var policy = apitoken.Policy{
 	Prefix:       "demo",
 	Roles:        map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},

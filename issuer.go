@@ -153,6 +153,10 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 			return Secret{}, nil, &PolicyError{Rule: "MaxTokensPerOwner",
 				Detail: fmt.Sprintf("owner already has %d live tokens", is.pol.maxPerOwner), err: ErrTooManyTokens}
 		}
+		if errors.Is(err, ErrConflict) {
+			return Secret{}, nil, fmt.Errorf("apitoken: issue: %w: the new token's ID or secret is already taken "+
+				"(is the random source repeating itself?)", err)
+		}
 		return Secret{}, nil, fmt.Errorf("apitoken: issue: %w", err)
 	}
 	is.audit(ctx, EventCreated, t, now)

@@ -345,3 +345,39 @@ func TestRejectionsNameTheirToken(t *testing.T) {
 	assert.True(t, only(err, apitoken.ErrUnknown))
 	assert.False(t, strings.Contains(err.Error(), s))
 }
+
+// zeros is a broken random source: it repeats itself forever.
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+// TestDuplicateSecretIsAConflictThatSaysSo forces a repeated secret through
+// the Issuer's random source: the second Issue and the Regenerate that
+// would take another token's secret fail with ErrConflict saying why, and
+// the first token still belongs to its owner and works.
+func TestDuplicateSecretIsAConflictThatSaysSo(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testPolicy())
+	broken, err := apitoken.NewIssuer(e.store, testPolicy(), apitoken.WithClock(e.clock.Now), apitoken.WithRand(zeros{}))
+	require.NoError(t, err)
+	first, tok, err := broken.Issue(ctx, orgSpec())
+	require.NoError(t, err)
+
+	spec := orgSpec()
+	spec.OrgID, spec.OwnerID = "org_2", ""
+	_, _, err = broken.Issue(ctx, spec)
+	require.ErrorIs(t, err, apitoken.ErrConflict)
+	assert.Contains(t, err.Error(), "random source")
+	got, err := e.iss.Get(ctx, tok.ID)
+	require.NoError(t, err)
+	assert.Equal(t, apitoken.OrgOwner("org_1"), got.Owner(), "the first token keeps its owner")
+	_, err = e.v.Validate(ctx, first.Reveal(), readDev)
+	require.NoError(t, err, "and works")
+
+	_, other := e.issue(t, orgSpec())
+	_, _, err = broken.Regenerate(ctx, other.ID, apitoken.Lifetime{})
+	require.ErrorIs(t, err, apitoken.ErrConflict)
+	assert.Contains(t, err.Error(), "already another token's", "not \"concurrent writers\"")
+	_, err = e.v.Validate(ctx, first.Reveal(), readDev)
+	require.NoError(t, err, "the first token still works")
+}

@@ -137,7 +137,16 @@ func (is *Issuer) modify(ctx context.Context, op, id string, ifVersion int64, ch
 		if err == nil {
 			return t, nil
 		}
-		if !errors.Is(err, ErrConflict) || ifVersion != 0 {
+		if !errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
+		}
+		// A conflict is a concurrent writer, unless the stored version is
+		// still the one read: then the new hash is another token's.
+		if cur, gerr := is.store.Get(ctx, id); gerr == nil && cur.Version == t.Version {
+			return nil, fmt.Errorf("apitoken: %s: %w: token %s: the new secret's hash is already another token's "+
+				"(is the random source repeating itself?)", op, ErrConflict, id)
+		}
+		if ifVersion != 0 {
 			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
 		}
 	}

@@ -1,0 +1,2 @@
+// Package adminapi is a mountable REST API for managing tokens.
+package adminapi

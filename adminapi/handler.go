@@ -1,0 +1,218 @@
+package adminapi
+
+import (
+	"embed"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/apitoken/apitoken"
+)
+
+// ErrUnauthenticated is what an authorization hook returns (wrapped or not)
+// when the request carries no valid credentials of the host: the handler
+// then answers 401. Any other error of the hook is a 403.
+var ErrUnauthenticated = errors.New("adminapi: unauthenticated")
+
+// DefaultMaxBodyBytes caps a request body unless [WithMaxBodyBytes] says
+// otherwise: 64 KiB.
+const DefaultMaxBodyBytes = 64 << 10
+
+// A Manager is who acts on a request, as the host's authorization hook
+// says: their ID, their privileges and the scopes they may manage.
+type Manager struct {
+	// Actor is the host's ID for the manager (for example "user:42"). The
+	// handler passes it to the Issuer with [apitoken.WithActor] on every
+	// call, so a new token's CreatedBy and every audit event name them.
+	// It must not be empty.
+	Actor string
+	// UserID is the manager's own user ID: the owner of the tokens under
+	// /self/apitokens. Empty means the manager has no tokens of their own
+	// (403 there).
+	UserID string
+	// Privileges are what the manager holds, for the no-escalation rule
+	// (Spec.IssuedBy, Patch.IssuedBy): no token they create or update may
+	// hold a role, an access level or a resource beyond them. nil means
+	// nothing, so such a manager can only issue tokens that hold nothing.
+	Privileges *apitoken.Principal
+	// May reports whether the manager may manage the tokens of a scope.
+	// nil means no scope at all (deny by default).
+	May func(Scope) bool
+}
+
+// A Scope is one collection of tokens: those of one owner.
+type Scope struct {
+	// Owner is whose tokens: a user (/self/apitokens, /users/{user}/apitokens)
+	// or an org (/orgs/{org}/apitokens).
+	Owner apitoken.Owner
+	// Self is set for /self/apitokens, whose Owner is the manager's own
+	// user (Manager.UserID).
+	Self bool
+}
+
+// Handler serves the admin API. Use [New]; the zero value is not usable.
+// A Handler is immutable and safe for concurrent use.
+type Handler struct {
+	iss       *apitoken.Issuer
+	authorize func(*http.Request) (*Manager, error)
+	cfg       config
+	mux       *http.ServeMux
+	routes    []Route
+	h         http.Handler // mux behind cross-origin protection
+}
+
+// A Route is one method and path pattern the handler serves, relative to
+// where it is mounted, in [http.ServeMux] pattern syntax
+// ("/orgs/{org}/apitokens/{id}").
+type Route struct {
+	Method  string
+	Pattern string
+}
+
+// An Option configures [New].
+type Option func(*config)
+
+type config struct {
+	policy    *apitoken.Policy
+	clock     func() time.Time
+	cop       *http.CrossOriginProtection
+	maxBody   int64
+	optionErr error
+}
+
+// WithPolicy gives the handler the Policy the Issuer was built with,
+// for GET /policy (which lifetimes, roles and IP filter names a form may
+// offer) and for the status of tokens whose expiry the policy shortens
+// (MaxLifetime, RequireExpiry). Without it GET /policy answers 404 and a
+// status counts the token's own expiry only. The policy is copied.
+func WithPolicy(p apitoken.Policy) Option {
+	return func(c *config) {
+		if err := p.Validate(); err != nil {
+			c.optionErr = errors.Join(c.optionErr, err)
+			return
+		}
+		cp := copyPolicy(p)
+		c.policy = &cp
+	}
+}
+
+// WithClock sets the clock statuses are computed with (pass the Issuer's:
+// see [apitoken.WithClock]); nil restores time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now == nil {
+			now = time.Now
+		}
+		c.clock = now
+	}
+}
+
+// WithCrossOriginProtection replaces the default protection of
+// state-changing requests against cross-site requests (a new
+// [http.CrossOriginProtection]) with p, for example one with trusted
+// origins added. p's deny handler answers rejected requests. nil is an
+// error.
+func WithCrossOriginProtection(p *http.CrossOriginProtection) Option {
+	return func(c *config) {
+		if p == nil {
+			c.optionErr = errors.Join(c.optionErr, errors.New("adminapi: WithCrossOriginProtection: nil"))
+			return
+		}
+		c.cop = p
+	}
+}
+
+// WithMaxBodyBytes caps request bodies at n bytes (default
+// [DefaultMaxBodyBytes]); a longer body is answered with 413. n must be
+// positive.
+func WithMaxBodyBytes(n int64) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.optionErr = errors.Join(c.optionErr, errors.New("adminapi: WithMaxBodyBytes: not positive"))
+			return
+		}
+		c.maxBody = n
+	}
+}
+
+//go:embed openapi.json
+var docFS embed.FS
+
+// OpenAPI returns the OpenAPI 3.1 document of the API, as GET /openapi.json
+// serves it. The caller owns the slice.
+func OpenAPI() []byte {
+	b, err := docFS.ReadFile("openapi.json")
+	if err != nil {
+		panic("adminapi: embedded openapi.json missing") // unreachable: embedded at build time
+	}
+	return b
+}
+
+// New returns a Handler managing iss's tokens. authorize turns each request
+// (except GET /openapi.json) into the acting [Manager], or an error: one
+// wrapping [ErrUnauthenticated] is answered 401, any other 403; a nil hook
+// is an error, so there is no handler without one. The handler serves paths
+// relative to where it is mounted: mount it with [http.StripPrefix], as in
+// mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h)).
+func New(iss *apitoken.Issuer, authorize func(*http.Request) (*Manager, error), opts ...Option) (*Handler, error) {
+	if iss == nil {
+		return nil, errors.New("adminapi: New: nil Issuer")
+	}
+	if authorize == nil {
+		return nil, errors.New("adminapi: New: nil authorization hook (no hook, no handler)")
+	}
+	cfg := config{clock: time.Now, maxBody: DefaultMaxBodyBytes}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("adminapi: New: nil Option")
+		}
+		o(&cfg)
+	}
+	if cfg.optionErr != nil {
+		return nil, cfg.optionErr
+	}
+	if cfg.cop == nil {
+		cfg.cop = http.NewCrossOriginProtection()
+		cfg.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeProblem(w, &problem{Status: http.StatusForbidden, Code: "cross_origin",
+				Detail: "Cross-origin state-changing requests are not allowed."})
+		}))
+	}
+	h := &Handler{iss: iss, authorize: authorize, cfg: cfg, mux: http.NewServeMux()}
+	h.register()
+	h.h = cfg.cop.Handler(h.mux)
+	return h, nil
+}
+
+// Routes returns every route the handler serves, in a fixed order. The
+// caller owns the slice.
+func (h *Handler) Routes() []Route {
+	return append([]Route(nil), h.routes...)
+}
+
+// ServeHTTP serves the admin API.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.h.ServeHTTP(w, r)
+}
+
+// copyPolicy copies the slices and maps of p the handler reads.
+func copyPolicy(p apitoken.Policy) apitoken.Policy {
+	p.AllowedLifetimes = append([]apitoken.Lifetime(nil), p.AllowedLifetimes...)
+	filters := make(map[string][]string, len(p.IPFilters))
+	for k, v := range p.IPFilters {
+		filters[k] = append([]string(nil), v...)
+	}
+	p.IPFilters = filters
+	roles := make(map[string]apitoken.Role, len(p.Roles))
+	for k, v := range p.Roles {
+		g := make(apitoken.Grants, len(v.Grants))
+		for api, a := range v.Grants {
+			g[api] = a
+		}
+		v.Grants = g
+		roles[k] = v
+	}
+	p.Roles = roles
+	p.DefaultRoles = append([]string(nil), p.DefaultRoles...)
+	return p
+}

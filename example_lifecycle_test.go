@@ -44,6 +44,8 @@ func ExampleWithSingleTenant() {
 	single, _ := apitoken.NewValidator(store, examplePolicy, apitoken.WithSingleTenant("org_1"))
 	p, err := single.Validate(ctx, secret.Reveal(), read)
 	fmt.Println(err, p.OrgID)
+	_ = multi.Close(ctx)
+	_ = single.Close(ctx)
 	// Output:
 	// true
 	// <nil> org_1
@@ -64,6 +66,7 @@ func ExampleTokenError() {
 	if errors.As(err, &te) {
 		fmt.Println(te.TokenID == tok.ID, te.API, te.Access, errors.Is(err, apitoken.ErrForbidden))
 	}
+	_ = v.Close(ctx)
 	// Output:
 	// true devices full true
 }

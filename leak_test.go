@@ -102,12 +102,12 @@ func TestLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	lim := apitoken.NewLocalLimiter()
-	v, err := apitoken.NewValidator(store, pol, apitoken.WithHashKeys(hashKey, oldHashKey), apitoken.WithLimiter(lim),
+	v, err := newValidator(t, store, pol, apitoken.WithHashKeys(hashKey, oldHashKey), apitoken.WithLimiter(lim),
 		apitoken.WithSingleTenant("org_1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	future, err := apitoken.NewValidator(store, pol, apitoken.WithHashKeys(hashKey, oldHashKey), apitoken.WithSingleTenant("org_1"),
+	future, err := newValidator(t, store, pol, apitoken.WithHashKeys(hashKey, oldHashKey), apitoken.WithSingleTenant("org_1"),
 		apitoken.WithClock(func() time.Time { return time.Now().Add(100 * 24 * time.Hour) }))
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func TestSingleTenant(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "org_1", org)
 
-	_, err = apitoken.NewValidator(memstore.New(), testPolicy(), apitoken.WithSingleTenant(""))
+	_, err = newValidator(t, memstore.New(), testPolicy(), apitoken.WithSingleTenant(""))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "WithSingleTenant")
 }
@@ -161,7 +161,7 @@ func TestTightenedPolicyAppliesToIssuedTokens(t *testing.T) {
 			pol := testPolicy()
 			pol.DefaultLifetime = apitoken.NoExpiry
 			tc.tighten(&pol)
-			v, err := apitoken.NewValidator(e.store, pol, apitoken.WithClock(e.clock.Now))
+			v, err := newValidator(t, e.store, pol, apitoken.WithClock(e.clock.Now))
 			require.NoError(t, err)
 			_, err = v.Validate(ctx, tc.token, readDev)
 			assert.True(t, only(err, tc.want), "Validate under the tightened policy = %v, want %v", err, tc.want)

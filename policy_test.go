@@ -412,7 +412,7 @@ func TestPolicyValidate(t *testing.T) {
 			}
 			// The constructors validate the same way.
 			_, errI := apitoken.NewIssuer(memstore.New(), tt.policy)
-			_, errV := apitoken.NewValidator(memstore.New(), tt.policy)
+			_, errV := newValidator(t, memstore.New(), tt.policy)
 			_, errP := apitoken.NewPruner(memstore.New(), tt.policy)
 			for name, cerr := range map[string]error{"NewIssuer": errI, "NewValidator": errV, "NewPruner": errP} {
 				if !errors.As(cerr, &pe) || pe.Rule != tt.rule {

@@ -438,7 +438,7 @@ func TestUserTokenScopeNarrows(t *testing.T) {
 func TestUserTokensWithoutDirectoryFailClosed(t *testing.T) {
 	store := memstore.New()
 	iss, _ := apitoken.NewIssuer(store, testPolicy())
-	v, err := apitoken.NewValidator(store, testPolicy())
+	v, err := newValidator(t, store, testPolicy())
 	require.NoError(t, err)
 	s, _, err := iss.Issue(context.Background(), userSpec("u1"))
 	require.NoError(t, err)
@@ -499,12 +499,12 @@ func TestKeyRotation(t *testing.T) {
 	require.NoError(t, err)
 	s, tok, err := issOld.Issue(ctx, orgSpec())
 	require.NoError(t, err)
-	vNew, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys(newKey))
+	vNew, err := newValidator(t, store, testPolicy(), apitoken.WithHashKeys(newKey))
 	require.NoError(t, err)
 	if _, err := vNew.Validate(ctx, s.Reveal(), readDev); !errors.Is(err, apitoken.ErrUnknown) {
 		t.Fatalf("new key only: Validate = %v, want ErrUnknown", err)
 	}
-	vRing, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys(newKey, oldKey))
+	vRing, err := newValidator(t, store, testPolicy(), apitoken.WithHashKeys(newKey, oldKey))
 	require.NoError(t, err)
 	p, err := vRing.Validate(ctx, s.Reveal(), readDev)
 	if err != nil || !p.KeyOutdated {
@@ -517,7 +517,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil || p.KeyOutdated || p.TokenID != tok.ID {
 		t.Fatalf("after Rehash: Validate = %+v, %v; want current-key principal", p, err)
 	}
-	if _, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithHashKeys([]byte("short"))); err == nil {
+	if _, err := newValidator(t, store, testPolicy(), apitoken.WithHashKeys([]byte("short"))); err == nil {
 		t.Error("NewValidator with a 5-byte key = nil error, want error")
 	}
 }
@@ -612,7 +612,7 @@ func TestUseMarkerRecordsUsesAtOnce(t *testing.T) {
 	store := &markingStore{faultStore: &faultStore{Store: memstore.New()}}
 	iss, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithClock(clock.Now))
 	require.NoError(t, err)
-	v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithClock(clock.Now))
+	v, err := newValidator(t, store, testPolicy(), apitoken.WithClock(clock.Now))
 	require.NoError(t, err)
 	s, tok, err := iss.Issue(ctx, orgSpec())
 	require.NoError(t, err)
@@ -654,7 +654,7 @@ func TestFlushesByItself(t *testing.T) {
 		clock := newClock()
 		iss, _ := apitoken.NewIssuer(store, testPolicy(), apitoken.WithClock(clock.Now))
 		ticks := make(chan time.Time)
-		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithTicks(ticks),
+		v, err := newValidator(t, store, testPolicy(), apitoken.WithTicks(ticks),
 			apitoken.WithClock(clock.Now), apitoken.WithSingleTenant("org_1"))
 		require.NoError(t, err)
 		s, _, err := iss.Issue(t.Context(), orgSpec())
@@ -683,10 +683,10 @@ func TestFlushesByItself(t *testing.T) {
 
 func TestValidatorOptions(t *testing.T) {
 	store := memstore.New()
-	if _, err := apitoken.NewValidator(nil, testPolicy()); err == nil {
+	if _, err := newValidator(t, nil, testPolicy()); err == nil {
 		t.Error("NewValidator(nil store) = nil error, want error")
 	}
-	if _, err := apitoken.NewValidator(store, apitoken.Policy{Prefix: "Bad"}); !errors.Is(err, apitoken.ErrPolicy) {
+	if _, err := newValidator(t, store, apitoken.Policy{Prefix: "Bad"}); !errors.Is(err, apitoken.ErrPolicy) {
 		t.Errorf("NewValidator(bad policy) = %v, want ErrPolicy", err)
 	}
 	for name, opt := range map[string]apitoken.ValidatorOption{
@@ -696,7 +696,7 @@ func TestValidatorOptions(t *testing.T) {
 		"no hash keys":       apitoken.WithHashKeys(),
 		"nil Limiter":        apitoken.WithLimiter(nil),
 	} {
-		_, err := apitoken.NewValidator(store, testPolicy(), opt)
+		_, err := newValidator(t, store, testPolicy(), opt)
 		require.Error(t, err, name)
 		assert.True(t, strings.HasPrefix(err.Error(), "apitoken: NewValidator: "), "%s: %v", name, err)
 	}
@@ -791,7 +791,7 @@ func TestLookupLimiterOneRoundTrip(t *testing.T) {
 	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 2}
 	s := &lookupLimiter{Store: memstore.New(), lim: apitoken.NewLocalLimiter()}
 	iss, _ := apitoken.NewIssuer(s, pol)
-	v, err := apitoken.NewValidator(s, pol, apitoken.WithLimiter(s))
+	v, err := newValidator(t, s, pol, apitoken.WithLimiter(s))
 	require.NoError(t, err)
 	sec, _, err := iss.Issue(ctx, orgSpec())
 	require.NoError(t, err)
@@ -804,7 +804,7 @@ func TestLookupLimiterOneRoundTrip(t *testing.T) {
 		t.Errorf("round trips: %d combined, %d separate; want 3 and 0", s.combined, s.separate)
 	}
 	// Given another limiter, the store is only a store.
-	v2, _ := apitoken.NewValidator(s, pol, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
+	v2, _ := newValidator(t, s, pol, apitoken.WithLimiter(apitoken.NewLocalLimiter()))
 	if _, err := v2.Validate(ctx, sec.Reveal(), readDev); err != nil {
 		t.Fatal(err)
 	}
@@ -897,7 +897,7 @@ func TestDeniedRequestIsRefunded(t *testing.T) {
 	s := &lookupLimiter{Store: memstore.New(), lim: apitoken.NewLocalLimiter()}
 	iss, err := apitoken.NewIssuer(s, pol)
 	require.NoError(t, err)
-	v, err := apitoken.NewValidator(s, pol, apitoken.WithLimiter(s))
+	v, err := newValidator(t, s, pol, apitoken.WithLimiter(s))
 	require.NoError(t, err)
 	spec := orgSpec()
 	spec.IPFilter = "office"

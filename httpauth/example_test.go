@@ -63,6 +63,7 @@ func ExampleNew() {
 	call("GET", "/orgs/org_1/devices/", "")
 	call("GET", "/orgs/org_2/devices/", secret.Reveal())
 	call("POST", "/orgs/org_1/devices/", secret.Reveal())
+	_ = v.Close(ctx)
 	// Output:
 	// GET /orgs/org_1/devices/ 200  hello ci
 	// GET /orgs/org_1/devices/ 401 Bearer realm="api" {"type":"about:blank","title":"Unauthorized","status":401,"detail":"A valid API token is required."}
@@ -127,6 +128,7 @@ func ExampleMiddleware_RequireRole() {
 		mux.ServeHTTP(w, r)
 		fmt.Println(path, w.Code)
 	}
+	_ = v.Close(ctx)
 	// Output:
 	// /reports/1 204
 	// /audit/1 403
@@ -145,6 +147,7 @@ func ExampleSlogObserver() {
 	r := httptest.NewRequest("GET", "/devices/1", nil)
 	r.Header.Set("Authorization", "Bearer acme_notatoken")
 	h.ServeHTTP(httptest.NewRecorder(), r)
+	_ = v.Close(context.Background())
 	// Output:
 	// level=WARN msg="httpauth: request rejected" method=GET api=devices client_ip=192.0.2.1 status=401 reason="apitoken: malformed token"
 }

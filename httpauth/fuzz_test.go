@@ -129,7 +129,7 @@ func FuzzMiddlewareAuthorization(f *testing.F) {
 	store := memstore.New()
 	pol := apitoken.Policy{Prefix: "acme"}
 	iss, _ := apitoken.NewIssuer(store, pol)
-	v, _ := apitoken.NewValidator(store, pol, apitoken.WithSingleTenant("o"))
+	v, _ := newValidator(f, store, pol, apitoken.WithSingleTenant("o"))
 	s, _, err := iss.Issue(f.Context(), apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "o", Name: "n", Grants: apitoken.Grants{apitoken.AllAPIs: apitoken.AccessRead}})
 	if err != nil {
 		f.Fatal(err)

@@ -89,7 +89,7 @@ func newEnv(t testing.TB, pol apitoken.Policy, vopts ...apitoken.ValidatorOption
 	e.iss, err = apitoken.NewIssuer(e.store, pol, apitoken.WithClock(e.clock.Now))
 	require.NoError(t, err)
 	opts := append([]apitoken.ValidatorOption{apitoken.WithClock(e.clock.Now), apitoken.WithUsers(e.dir)}, vopts...)
-	e.v, err = apitoken.NewValidator(e.store, pol, opts...)
+	e.v, err = newValidator(t, e.store, pol, opts...)
 	require.NoError(t, err)
 	return e
 }
@@ -195,4 +195,15 @@ func forge(t testing.TB, prefix string, n int) []string {
 		require.NoError(t, err, "forged token %d is not well formed", i)
 	}
 	return out
+}
+
+// newValidator is apitoken.NewValidator that closes the Validator (and so
+// stops its flush loop) when t ends.
+func newValidator(t testing.TB, store apitoken.Store, pol apitoken.Policy, opts ...apitoken.ValidatorOption) (*apitoken.Validator, error) {
+	t.Helper()
+	v, err := apitoken.NewValidator(store, pol, opts...)
+	if err == nil {
+		t.Cleanup(func() { v.Close(context.Background()) })
+	}
+	return v, err
 }

@@ -58,6 +58,7 @@ func Example() {
 	}
 	_, err = v.Validate(ctx, secret.Reveal(), req)
 	fmt.Println("after revoke:", errors.Is(err, apitoken.ErrRevoked))
+	_ = v.Close(ctx) // writes the last pending last-used times
 	// Output:
 	// before Migrate: true
 	// schema version: 2

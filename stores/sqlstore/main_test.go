@@ -3,9 +3,12 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/internal/testservers"
@@ -21,6 +24,13 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	testservers.StopPostgres()
+	if code == 0 {
+		// Every store, database and Validator the tests open is closed.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -87,7 +97,9 @@ var policy = apitoken.Policy{
 // readDevices is a request the tokens of issue may make.
 var readDevices = apitoken.Request{Org: "org_1", API: "devices", Access: apitoken.AccessRead}
 
-// services returns an Issuer and a Validator on s under policy.
+// services returns an Issuer and a Validator on s under policy; the
+// Validator is closed when t ends (before the store: cleanups run last
+// registered first).
 func services(t testing.TB, s apitoken.Store) (*apitoken.Issuer, *apitoken.Validator) {
 	t.Helper()
 	iss, err := apitoken.NewIssuer(s, policy)
@@ -98,6 +110,7 @@ func services(t testing.TB, s apitoken.Store) (*apitoken.Issuer, *apitoken.Valid
 	if err != nil {
 		t.Fatalf("NewValidator: %v", err)
 	}
+	t.Cleanup(func() { v.Close(context.Background()) })
 	return iss, v
 }
 

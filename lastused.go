@@ -19,39 +19,38 @@ type pendingShard struct {
 	_  [48]byte // keep shards on separate cache lines
 }
 
-// idle reports whether t has been unused longer than the idle timeout,
-// counting uses this Validator has not yet written.
-func (v *Validator) idle(t *Token, now time.Time) bool {
-	if v.pol.idleTimeout == 0 || now.Sub(t.ActiveAt()) <= v.pol.idleTimeout {
-		return false
-	}
-	sh := v.shard(t.ID)
-	sh.mu.Lock()
-	last, ok := sh.m[t.ID]
-	sh.mu.Unlock()
-	return !ok || now.Sub(time.Unix(0, last)) > v.pol.idleTimeout
+// pendingUses collects the uses a Validator has not yet written and writes
+// them, when the Validator flushes and from its flush loop. The loop holds
+// this, never the Validator, so a Validator dropped without Close can still
+// be collected; a cleanup then stops the loop, which writes what is left.
+type pendingUses struct {
+	store   Store
+	logger  *slog.Logger
+	seed    maphash.Seed
+	shards  [pendingShards]pendingShard
+	flushMu sync.Mutex    // one flush at a time
+	stop    chan struct{} // closed to end the loop
+	done    chan struct{} // closed when the loop has ended
+	stopped sync.Once
 }
 
-func (v *Validator) shard(id string) *pendingShard {
-	return &v.pending[maphash.String(v.seed, id)%pendingShards]
+func newPendingUses(store Store, logger *slog.Logger) *pendingUses {
+	u := &pendingUses{store: store, logger: logger, seed: maphash.MakeSeed(),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	for i := range u.shards {
+		u.shards[i].m = make(map[string]int64)
+	}
+	return u
 }
 
-// recordUse records the use of t at now: in the store at once if it is a
-// UseMarker, else in memory for the next flush.
-func (v *Validator) recordUse(ctx context.Context, t *Token, now time.Time) {
-	if v.marker != nil && v.marker.MarkUsed(ctx, t.Hash, now) == nil {
-		return
-	}
-	v.noteUse(t.ID, now)
-	if v.closed.Load() { // Close may have flushed before this note
-		v.finalFlush(ctx)
-	}
+func (u *pendingUses) shard(id string) *pendingShard {
+	return &u.shards[maphash.String(u.seed, id)%pendingShards]
 }
 
-// noteUse remembers the use of token id at now, for the next flush.
-func (v *Validator) noteUse(id string, now time.Time) {
+// note remembers the use of token id at now, for the next flush.
+func (u *pendingUses) note(id string, now time.Time) {
 	t := now.UnixNano()
-	sh := v.shard(id)
+	sh := u.shard(id)
 	sh.mu.Lock()
 	if last, ok := sh.m[id]; !ok || t > last {
 		sh.m[id] = t
@@ -59,18 +58,25 @@ func (v *Validator) noteUse(id string, now time.Time) {
 	sh.mu.Unlock()
 }
 
+// last returns the latest use of token id not yet written.
+func (u *pendingUses) last(id string) (time.Time, bool) {
+	sh := u.shard(id)
+	sh.mu.Lock()
+	t, ok := sh.m[id]
+	sh.mu.Unlock()
+	return time.Unix(0, t), ok
+}
+
 // flushBatch bounds the uses one Store.Touch call carries.
 const flushBatch = 1000
 
-// Flush writes the collected last-used times to the store in batches of at
-// most 1,000. Uses it could not write are kept for the next flush, and the
-// store's error is returned.
-func (v *Validator) Flush(ctx context.Context) error {
-	v.flushMu.Lock()
-	defer v.flushMu.Unlock()
+// flush writes the collected uses in batches; see [Validator.Flush].
+func (u *pendingUses) flush(ctx context.Context) error {
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
 	var uses []Use
-	for i := range v.pending {
-		sh := &v.pending[i]
+	for i := range u.shards {
+		sh := &u.shards[i]
 		sh.mu.Lock()
 		for id, at := range sh.m {
 			uses = append(uses, Use{ID: id, At: time.Unix(0, at).UTC()})
@@ -80,9 +86,9 @@ func (v *Validator) Flush(ctx context.Context) error {
 	}
 	for len(uses) > 0 {
 		n := min(len(uses), flushBatch)
-		if err := v.store.Touch(ctx, uses[:n]); err != nil {
-			for _, u := range uses {
-				v.noteUse(u.ID, u.At)
+		if err := u.store.Touch(ctx, uses[:n]); err != nil {
+			for _, use := range uses {
+				u.note(use.ID, use.At)
 			}
 			return fmt.Errorf("apitoken: flush last-used times: %w", err)
 		}
@@ -94,36 +100,74 @@ func (v *Validator) Flush(ctx context.Context) error {
 // flushTimeout bounds one background flush.
 const flushTimeout = 10 * time.Second
 
-// flushLoop writes the collected last-used times every flush interval
-// until Close, so a host that forgets nothing but Close loses no use. A
-// failed flush is logged (see [WithLogger]) and its uses are retried at the
-// next tick.
-func (v *Validator) flushLoop() {
-	defer close(v.done)
-	tick, stop := v.cfg.ticker(v.cfg.flushInterval)
-	defer stop()
+// loop writes the collected uses at every tick until stopped, then once
+// more, so a host that remembers nothing but Close loses no use. A failed
+// flush is logged (see [WithLogger]) and its uses are retried at the next
+// tick. stopTick stops the ticker.
+func (u *pendingUses) loop(tick <-chan time.Time, stopTick func()) {
+	defer close(u.done)
+	defer stopTick()
 	for {
 		select {
-		case <-v.stop:
+		case <-u.stop:
+			u.backgroundFlush()
 			return
 		case <-tick:
-			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout) // the loop's own, no caller's
-			v.logFlush(ctx, v.Flush(ctx))
-			cancel()
+			u.backgroundFlush()
 		}
 	}
 }
 
-// finalFlush flushes with a fresh flushTimeout budget, even if ctx has
-// ended, and logs a failure.
-func (v *Validator) finalFlush(ctx context.Context) {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+// stopLoop ends the loop (idempotent). It is also the cleanup of a
+// Validator collected without Close.
+func (u *pendingUses) stopLoop() { u.stopped.Do(func() { close(u.stop) }) }
+
+// backgroundFlush flushes with the loop's own flushTimeout budget and logs
+// a failure.
+func (u *pendingUses) backgroundFlush() {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout) // no caller's context here
 	defer cancel()
-	v.logFlush(fctx, v.Flush(fctx))
+	u.logFlush(ctx, u.flush(ctx))
 }
 
-func (v *Validator) logFlush(ctx context.Context, err error) {
-	if err != nil && v.cfg.logger != nil {
-		v.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "apitoken: last-used flush failed", slog.Any("error", err))
+// finalFlush flushes with a fresh flushTimeout budget, even if ctx has
+// ended, and logs a failure.
+func (u *pendingUses) finalFlush(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	u.logFlush(fctx, u.flush(fctx))
+}
+
+func (u *pendingUses) logFlush(ctx context.Context, err error) {
+	if err != nil && u.logger != nil {
+		u.logger.LogAttrs(ctx, slog.LevelWarn, "apitoken: last-used flush failed", slog.Any("error", err))
 	}
 }
+
+// idle reports whether t has been unused longer than the idle timeout,
+// counting uses this Validator has not yet written.
+func (v *Validator) idle(t *Token, now time.Time) bool {
+	if v.pol.idleTimeout == 0 || now.Sub(t.ActiveAt()) <= v.pol.idleTimeout {
+		return false
+	}
+	last, ok := v.uses.last(t.ID)
+	return !ok || now.Sub(last) > v.pol.idleTimeout
+}
+
+// recordUse records the use of t at now: in the store at once if it is a
+// UseMarker, else in memory for the next flush.
+func (v *Validator) recordUse(ctx context.Context, t *Token, now time.Time) {
+	if v.marker != nil && v.marker.MarkUsed(ctx, t.Hash, now) == nil {
+		return
+	}
+	v.uses.note(t.ID, now)
+	if v.closed.Load() { // Close may have flushed before this note
+		v.uses.finalFlush(ctx)
+	}
+}
+
+// Flush writes the collected last-used times to the store now, in batches
+// of at most 1,000 (the Validator also does so by itself every flush
+// interval). Uses it could not write are kept for the next flush, and the
+// store's error is returned.
+func (v *Validator) Flush(ctx context.Context) error { return v.uses.flush(ctx) }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,21 +19,18 @@ import (
 // last-used times in memory and writes them in batches by itself, every
 // flush interval ([WithFlushInterval]), from the goroutine NewValidator
 // starts; call [Validator.Close] at shutdown to stop it and write the rest
-// ([Validator.Flush] writes them at once). A crash loses at most one flush
+// ([Validator.Flush] writes them at once). A Validator dropped without
+// Close stops its loop, writing what it held, once the garbage collector
+// has collected it; until then its goroutine runs. A crash loses at most one flush
 // interval of last-used times (never a revocation). A store that is a
 // [UseMarker] (memstore) gets each use written at once instead.
 type Validator struct {
-	store   Store
-	pol     *policy
-	hash    *hasher
-	cfg     validatorConfig
-	closed  atomic.Bool
-	seed    maphash.Seed
-	pending [pendingShards]pendingShard
-	flushMu sync.Mutex    // one flush at a time
-	stop    chan struct{} // closed by Close: ends the flush loop
-	done    chan struct{} // closed when the flush loop has ended
-	stopped sync.Once
+	store  Store
+	pol    *policy
+	hash   *hasher
+	cfg    validatorConfig
+	closed atomic.Bool
+	uses   *pendingUses // also held by the flush loop
 
 	defaults LimitDefaults
 	combined LookupLimiter // the store, when it is also the limiter
@@ -69,11 +65,8 @@ func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validat
 	if err != nil {
 		return nil, err
 	}
-	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, seed: maphash.MakeSeed(),
+	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, uses: newPendingUses(store, cfg.logger),
 		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit, Roles: pol.roleLimits}}
-	for i := range v.pending {
-		v.pending[i].m = make(map[string]int64)
-	}
 	// The store is its own limiter only if it is the very same value (and
 	// == would not panic on an incomparable type).
 	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil &&
@@ -85,8 +78,10 @@ func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validat
 	}
 	v.marker, _ = store.(UseMarker)
 	v.cfg.hashKeys = nil
-	v.stop, v.done = make(chan struct{}), make(chan struct{})
-	go v.flushLoop()
+	tick, stopTick := cfg.ticker(cfg.flushInterval)
+	go v.uses.loop(tick, stopTick)
+	// A Validator dropped without Close stops its loop when collected.
+	runtime.AddCleanup(v, (*pendingUses).stopLoop, v.uses)
 	return v, nil
 }
 
@@ -359,13 +354,13 @@ func (v *Validator) rateLimit(ctx context.Context, t *Token, now time.Time) (Dec
 // left (nothing) and returns nil.
 func (v *Validator) Close(ctx context.Context) error {
 	v.closed.Store(true)
-	v.stopped.Do(func() { close(v.stop) })
+	v.uses.stopLoop()
 	select {
-	case <-v.done:
+	case <-v.uses.done:
 	case <-ctx.Done():
 		return fmt.Errorf("apitoken: close: %w", ctx.Err())
 	}
-	return v.Flush(ctx)
+	return v.uses.flush(ctx)
 }
 
 // Format prints only the type: a Validator holds keys.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -917,4 +918,26 @@ func TestDeniedRequestIsRefunded(t *testing.T) {
 	_, err = v.Validate(ctx, secret.Reveal(), readDev)
 	require.NoError(t, err)
 	assert.Len(t, s.refunds, 3, "an admitted request is not refunded")
+}
+
+// TestDroppedValidatorStopsItsLoop: a Validator nobody closes does not keep
+// its flush loop, or itself, alive forever: once it is collected the loop
+// writes the use it held and ends.
+func TestDroppedValidatorStopsItsLoop(t *testing.T) {
+	store := &faultStore{Store: memstore.New()}
+	iss, err := apitoken.NewIssuer(store, testPolicy())
+	require.NoError(t, err)
+	s, _, err := iss.Issue(t.Context(), orgSpec())
+	require.NoError(t, err)
+	func() {
+		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithSingleTenant("org_1"))
+		require.NoError(t, err)
+		_, err = v.Validate(t.Context(), s.Reveal(), readDev)
+		require.NoError(t, err)
+	}() // v is dropped here, never closed
+	for i := 0; i < 200 && store.touches.Load() == 0; i++ {
+		runtime.GC()
+		runtime.Gosched()
+	}
+	assert.Equal(t, int64(1), store.touches.Load(), "the loop of a collected Validator writes its use")
 }

@@ -74,6 +74,10 @@ func TestLifecycle(t *testing.T) {
 			assert.NotContains(t, string(got.Body), key)
 			assert.Equal(t, tok["hint"], got.JSON(t)["hint"])
 
+			shown := e.do(req{method: "POST", path: one + "/reveal", as: sc.as})
+			require.Equal(t, http.StatusOK, shown.Code, "%s", shown.Body)
+			assert.Equal(t, key, shown.JSON(t)["key"])
+
 			list := e.do(req{method: "GET", path: sc.path, as: sc.as})
 			require.Equal(t, http.StatusOK, list.Code, "%s", list.Body)
 			assert.Len(t, list.JSON(t)["tokens"], 1)
@@ -444,7 +448,7 @@ func TestLoopback(t *testing.T) {
 		t.Helper()
 		r, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 		require.NoError(t, err)
-		r.Header.Set("X-Test-Manager", "bob")
+		r.AddCookie(&http.Cookie{Name: "session", Value: "bob"})
 		if body != "" {
 			r.Header.Set("Content-Type", "application/json")
 		}
@@ -456,7 +460,9 @@ func TestLoopback(t *testing.T) {
 		res.Body = io.NopCloser(bytes.NewReader(b))
 		rec := r.Clone(t.Context())
 		rec.URL.Path = strings.TrimPrefix(rec.URL.Path, "/api/v1")
-		record(exchange{req: rec, reqBody: []byte(body), status: res.StatusCode, header: res.Header, respBody: b})
+		x := exchange{req: rec, reqBody: []byte(body), status: res.StatusCode, header: res.Header, respBody: b}
+		record(x)
+		validate(t, e.h, x)
 		return res
 	}
 	res := send("POST", srv.URL+"/api/v1/orgs/org_b/apitokens", `{"name":"ci","all_apis":"read"}`)

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/stores/redisstore"
+	"github.com/apitoken/apitoken/stores/sqlstore"
+	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
+	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
+	"github.com/redis/go-redis/v9"
+)
+
+// storeHelp documents the store URLs, for the root command's help.
+const storeHelp = `Store URLs (--store, or APITOKEN_STORE):
+  sqlite:PATH                  a SQLite file (sqlite:tokens.db, sqlite:///var/lib/app/tokens.db)
+  postgres://USER:PASS@HOST:PORT/DB?sslmode=…   PostgreSQL (postgresql:// too); the
+                               tables go where the connection's search_path says
+  redis://[USER:PASS@]HOST:PORT/DB   one Redis server (rediss:// for TLS)
+  redis+cluster://HOST:PORT,HOST:PORT,…   a Redis Cluster (rediss+cluster:// for TLS)
+  Redis URLs take ?prefix=NS for the key namespace (default "apitoken") and
+  go-redis's own options (dial_timeout=3s, …).`
+
+// openedStore is a store and what closes it.
+type openedStore struct {
+	apitoken.Store
+	sql   *sqlstore.Store // nil unless SQL
+	close func(ctx context.Context) error
+}
+
+// errNoStore is a usage error: no --store and no APITOKEN_STORE.
+var errNoStore = errors.New("no store: give --store URL or set APITOKEN_STORE (see apitoken --help)")
+
+// openStore opens the store rawURL names. With migrate unset, a SQL store
+// must already hold the current schema: a missing SQLite file is not
+// created, and fails as not migrated.
+func openStore(ctx context.Context, rawURL string, pol apitoken.Policy, migrate bool) (*openedStore, error) {
+	scheme, rest, ok := strings.Cut(rawURL, ":")
+	if !ok || rawURL == "" {
+		return nil, usagef("store URL: want sqlite:PATH, postgres://…, redis://… or redis+cluster://… (see apitoken --help)")
+	}
+	switch scheme {
+	case "sqlite":
+		path := strings.TrimPrefix(rest, "//")
+		if path == "" {
+			return nil, usagef("store URL: sqlite: needs a file path, e.g. sqlite:tokens.db")
+		}
+		if !migrate {
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				return nil, storeErr(fmt.Errorf("sqlite %s: no such file: %w", path, sqlstore.ErrNotMigrated))
+			}
+		}
+		var opts []sqlite.Option
+		if migrate {
+			opts = append(opts, sqlite.WithMigrate())
+		}
+		s, err := sqlite.Open(ctx, path, opts...)
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		return &openedStore{Store: s, sql: s, close: s.Close}, nil
+	case "postgres", "postgresql":
+		db, err := postgres.OpenDB(ctx, rawURL)
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		s, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.WithCloseDB())
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if migrate {
+			err = s.Migrate(ctx)
+		} else {
+			err = s.CheckSchema(ctx)
+		}
+		if err != nil {
+			s.Close(ctx)
+			return nil, storeErr(err)
+		}
+		return &openedStore{Store: s, sql: s, close: s.Close}, nil
+	case "redis", "rediss", "redis+cluster", "rediss+cluster":
+		// go-redis logs dial failures on stderr by itself; the error we
+		// print says the same in one line.
+		redis.SetLogger(quietLogger{})
+		client, ns, err := redisClient(scheme, rawURL)
+		if err != nil {
+			return nil, err
+		}
+		retention := pol.ExpiredRetention
+		if retention == 0 {
+			retention = apitoken.DefaultRetention
+		}
+		s, err := redisstore.New(ctx, client, redisstore.WithKeyPrefix(ns), redisstore.WithRetention(retention))
+		if err != nil {
+			client.Close()
+			return nil, storeErr(err)
+		}
+		return &openedStore{Store: s, close: func(ctx context.Context) error {
+			s.Close(ctx)
+			return client.Close()
+		}}, nil
+	}
+	return nil, usagef("store URL: unknown scheme %q: want sqlite, postgres, redis, rediss, redis+cluster or rediss+cluster", scheme)
+}
+
+// redisClient builds the client of a redis URL and returns the key
+// namespace its prefix parameter names. Errors never repeat the URL, which
+// may hold a password.
+func redisClient(scheme, rawURL string) (redis.UniversalClient, string, error) {
+	cluster := strings.HasSuffix(scheme, "+cluster")
+	var hosts []string
+	if cluster {
+		// A host list is no valid URL host: take it out before parsing.
+		rest := strings.TrimPrefix(rawURL, scheme+"://")
+		end := strings.IndexAny(rest, "/?")
+		if end < 0 {
+			end = len(rest)
+		}
+		auth, tail := rest[:end], rest[end:]
+		user, list, ok := strings.Cut(auth, "@")
+		if !ok {
+			user, list = "", auth
+		} else {
+			user += "@"
+		}
+		hosts = strings.Split(list, ",")
+		rawURL = scheme + "://" + user + hosts[0] + tail
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, "", usagef("store URL: not a valid %s URL", scheme)
+	}
+	q := u.Query()
+	ns := q.Get("prefix")
+	if ns == "" {
+		ns = redisstore.DefaultKeyPrefix
+	}
+	q.Del("prefix")
+	u.Scheme = strings.TrimSuffix(scheme, "+cluster")
+	if !cluster {
+		u.RawQuery = q.Encode()
+		opts, err := redis.ParseURL(u.String())
+		if err != nil {
+			return nil, "", usagef("store URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
+		}
+		return redis.NewClient(opts), ns, nil
+	}
+	for _, h := range hosts[1:] {
+		q.Add("addr", h)
+	}
+	u.Path = ""
+	u.RawQuery = q.Encode()
+	opts, err := redis.ParseClusterURL(u.String())
+	if err != nil {
+		return nil, "", usagef("store URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	return redis.NewClusterClient(opts), ns, nil
+}
+
+// quietLogger drops go-redis's own log lines.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

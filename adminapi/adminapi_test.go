@@ -81,6 +81,9 @@ func TestLifecycle(t *testing.T) {
 			list := e.do(req{method: "GET", path: sc.path, as: sc.as})
 			require.Equal(t, http.StatusOK, list.Code, "%s", list.Body)
 			assert.Len(t, list.JSON(t)["tokens"], 1)
+			expiring := e.do(req{method: "GET", path: sc.path + "/expiring?within=4mo", as: sc.as})
+			require.Equal(t, http.StatusOK, expiring.Code, "%s", expiring.Body)
+			assert.Len(t, expiring.JSON(t)["tokens"], 1)
 
 			upd := e.do(req{method: "PATCH", path: one, as: sc.as, header: map[string]string{"If-Match": `"1"`},
 				body: map[string]any{"name": "ci-2", "description": nil, "grants": map[string]string{"devices": "read"},
@@ -213,6 +216,32 @@ func TestExpiredIsFrozen(t *testing.T) {
 	assert.Len(t, res.JSON(t)["tokens"], 1)
 	assert.Equal(t, "expired", e.do(req{method: "GET", path: one, as: "bob"}).JSON(t)["status"])
 	require.Equal(t, http.StatusNoContent, e.do(req{method: "DELETE", path: one, as: "bob"}).Code)
+}
+
+func TestExpiring(t *testing.T) {
+	e := newEnv(t)
+	soon := e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "soon", "lifetime": "3mo"})["id"].(string)
+	e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "later", "lifetime": "12mo"})
+	revoked := e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "revoked", "lifetime": "3mo"})["id"].(string)
+	require.Equal(t, http.StatusOK, e.do(req{method: "POST", path: "/orgs/org_b/apitokens/" + revoked + "/revoke", as: "bob"}).Code)
+	e.clock.Advance(80 * 24 * time.Hour)
+	res := e.do(req{method: "GET", path: "/orgs/org_b/apitokens/expiring?within=14d", as: "bob"})
+	require.Equal(t, http.StatusOK, res.Code, "%s", res.Body)
+	toks := res.JSON(t)["tokens"].([]any)
+	require.Len(t, toks, 1)
+	assert.Equal(t, soon, toks[0].(map[string]any)["id"])
+	res = e.do(req{method: "GET", path: "/orgs/org_b/apitokens/expiring?within=1d", as: "bob"})
+	require.Equal(t, http.StatusOK, res.Code)
+	assert.Empty(t, res.JSON(t)["tokens"])
+}
+
+func TestChallenge(t *testing.T) {
+	e := newEnv(t, adminapi.WithChallenge(`Cookie realm="console"`))
+	res := e.do(req{method: "GET", path: "/self/apitokens"})
+	require.Equal(t, http.StatusUnauthorized, res.Code)
+	assert.Equal(t, `Cookie realm="console"`, res.Header.Get("WWW-Authenticate"))
+	_, err := adminapi.New(e.iss, managers, adminapi.WithChallenge("a\r\nb"))
+	require.Error(t, err)
 }
 
 func TestPagination(t *testing.T) {
@@ -412,6 +441,9 @@ func TestBadInput(t *testing.T) {
 		{"repeated parameter", req{method: "GET", path: coll + "?limit=1&limit=2"}, 400, "invalid_request", "limit", ""},
 		{"unknown parameter", req{method: "GET", path: coll + "?owner=org_b"}, 400, "invalid_request", "owner", ""},
 		{"bad If-Match", req{method: "PATCH", path: one, body: map[string]any{"name": "x"}, header: map[string]string{"If-Match": `W/"1"`}}, 412, "precondition_failed", "", ""},
+		{"expiring without within", req{method: "GET", path: coll + "/expiring"}, 400, "invalid_request", "within", ""},
+		{"expiring within none", req{method: "GET", path: coll + "/expiring?within=none"}, 400, "invalid_request", "within", ""},
+		{"expiring with another parameter", req{method: "GET", path: coll + "/expiring?within=7d&status=active"}, 400, "invalid_request", "status", ""},
 		{"unknown ID", req{method: "GET", path: coll + "/nope"}, 404, "not_found", "", ""},
 		{"unknown ID update", req{method: "PATCH", path: coll + "/nope", body: map[string]any{"name": "x"}}, 404, "not_found", "", ""},
 	} {

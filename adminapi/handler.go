@@ -4,6 +4,7 @@ import (
 	"embed"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/apitoken/apitoken"
@@ -77,7 +78,22 @@ type config struct {
 	clock     func() time.Time
 	cop       *http.CrossOriginProtection
 	maxBody   int64
+	challenge string
 	optionErr error
+}
+
+// WithChallenge sets the WWW-Authenticate header of 401 answers to
+// challenge, the host's own scheme (for example `Cookie realm="console"`
+// or `Bearer realm="admin"`), as RFC 9110 asks of a 401. Without it a 401
+// has no challenge.
+func WithChallenge(challenge string) Option {
+	return func(c *config) {
+		if challenge == "" || strings.ContainsAny(challenge, "\r\n") {
+			c.optionErr = errors.Join(c.optionErr, errors.New("adminapi: WithChallenge: empty, or a line break"))
+			return
+		}
+		c.challenge = challenge
+	}
 }
 
 // WithPolicy gives the handler the Policy the Issuer was built with,

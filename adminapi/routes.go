@@ -49,6 +49,7 @@ func (h *Handler) register() {
 	} {
 		h.handle(s.prefix, s.kind, true, map[string]op{http.MethodGet: h.list, http.MethodPost: h.create})
 		h.handle(s.prefix+"/revoke-all", s.kind, true, map[string]op{http.MethodPost: h.revokeAll})
+		h.handle(s.prefix+"/expiring", s.kind, true, map[string]op{http.MethodGet: h.expiring})
 		h.handle(s.prefix+"/{id}", s.kind, true, map[string]op{
 			http.MethodGet: h.get, http.MethodPatch: h.update, http.MethodDelete: h.delete})
 		h.handle(s.prefix+"/{id}/regenerate", s.kind, true, map[string]op{http.MethodPost: h.regenerate})
@@ -84,6 +85,9 @@ func (h *Handler) handle(pattern string, kind scopeKind, auth bool, ops map[stri
 		m, err := h.authorize(r)
 		switch {
 		case errors.Is(err, ErrUnauthenticated):
+			if h.cfg.challenge != "" {
+				w.Header().Set("WWW-Authenticate", h.cfg.challenge)
+			}
 			writeProblem(w, &problem{Status: http.StatusUnauthorized, Code: "unauthenticated",
 				Detail: "Sign in to manage API tokens."})
 			return
@@ -275,6 +279,46 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, c *call) {
 		if s := h.status(t, now); status == "" || s == status {
 			out.Tokens = append(out.Tokens, tokenJSON{Token: t, Status: s})
 		}
+	}
+	writeJSON(w, http.StatusOK, out, false)
+}
+
+// expiringJSON lists the live tokens expiring soon.
+type expiringJSON struct {
+	Tokens []tokenJSON `json:"tokens"`
+}
+
+func (h *Handler) expiring(w http.ResponseWriter, r *http.Request, c *call) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeProblem(w, badRequest("", "The query string is malformed."))
+		return
+	}
+	for k, vs := range q {
+		if k != "within" {
+			writeProblem(w, badRequest(k, "Unknown query parameter "+strconv.Quote(k)+"."))
+			return
+		}
+		if len(vs) != 1 {
+			writeProblem(w, badRequest(k, "Give "+k+" at most once."))
+			return
+		}
+	}
+	const what = `within must be a span such as "7d", "24h" or "1mo".`
+	l, err := apitoken.ParseLifetime(q.Get("within"))
+	if err != nil || !l.Expires() {
+		writeProblem(w, badRequest("within", what))
+		return
+	}
+	now := h.cfg.clock()
+	toks, err := h.iss.Expiring(c.ctx, apitoken.Filter{Owner: c.scope.Owner}, l.ExpiresAt(now).Sub(now))
+	if err != nil {
+		writeProblem(w, issuerProblem(err, false))
+		return
+	}
+	out := expiringJSON{Tokens: []tokenJSON{}}
+	for _, t := range toks {
+		out.Tokens = append(out.Tokens, tokenJSON{Token: t, Status: h.status(t, now)})
 	}
 	writeJSON(w, http.StatusOK, out, false)
 }

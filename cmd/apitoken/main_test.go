@@ -303,7 +303,7 @@ func TestHashKeys(t *testing.T) {
 	ok(t, dir, env, "migrate")
 	var issued keyJSON
 	require.NoError(t, json.Unmarshal([]byte(ok(t, dir, env, "issue", "--hash-key-file", keyFile,
-		"--kind", "org", "--org", "acme", "--name", "ci", "--grants", "*=full", "--json").stdout), &issued))
+		"--owner", "org:acme", "--name", "ci", "--grants", "*=full", "--json").stdout), &issued))
 	require.NotEmpty(t, issued.Key)
 
 	s, err := sqlite.Open(t.Context(), path)
@@ -329,5 +329,31 @@ func TestHashKeys(t *testing.T) {
 	for _, k := range []string{issued.Key, fresh} { // the old one in its grace period
 		_, err = with.Validate(t.Context(), k, req)
 		require.NoError(t, err)
+	}
+}
+
+// TestPruneProgressOnTerminal runs prune with stderr on a terminal (a
+// pseudo-terminal from util-linux's script) and finds the running count.
+func TestPruneProgressOnTerminal(t *testing.T) {
+	t.Parallel()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1) to give the binary a terminal")
+	}
+	dir := t.TempDir()
+	env := []string{"APITOKEN_STORE=sqlite:" + filepath.Join(dir, "tokens.db")}
+	ok(t, dir, env, "migrate")
+	ok(t, dir, env, "issue", "--owner", "user:1", "--name", "x")
+	for _, tc := range []struct{ args, progress, result string }{
+		{"prune --dry-run", "\rscanned 1 tokens", "would prune 0 idle, 0 expired"},
+		{"prune", "\rpruned 0 tokens", "pruned 0 idle, 0 expired"},
+	} {
+		cmd := exec.Command(script, "-qec", bin+" "+tc.args, "/dev/null")
+		cmd.Dir = dir
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "USER=tester"}, env...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), tc.progress)
+		assert.Contains(t, string(out), tc.result)
 	}
 }

@@ -50,6 +50,9 @@ criteria and instants, what a pass would delete: "would prune N idle, M expired"
 			}
 			stop()
 			if err != nil {
+				if n := st.Idle + st.Expired; n > 0 && !dryRun {
+					fmt.Fprintf(a.stdout, "pruned %d idle, %d expired before the error\n", st.Idle, st.Expired)
+				}
 				return err
 			}
 			verb := "pruned"

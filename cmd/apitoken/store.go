@@ -24,7 +24,9 @@ const storeHelp = `Store URLs (--store, or APITOKEN_STORE):
   redis://[USER:PASS@]HOST:PORT/DB   one Redis server (rediss:// for TLS)
   redis+cluster://HOST:PORT,HOST:PORT,…   a Redis Cluster (rediss+cluster:// for TLS)
   Redis URLs take ?prefix=NS for the key namespace (default "apitoken") and
-  go-redis's own options (dial_timeout=3s, …).`
+  go-redis's own options (dial_timeout=3s, …).
+  A URL with a password is better given in APITOKEN_STORE: other users of the
+  machine can read command lines.`
 
 // openedStore is a store and what closes it.
 type openedStore struct {

@@ -96,6 +96,9 @@ so that KEY=$(apitoken issue …) captures the key alone. Nothing is logged.`,
 			if spec.Kind == 0 {
 				return usagef("give --kind user|org, or --owner user:ID or org:ID")
 			}
+			if spec.Kind == apitoken.KindOrg && spec.OrgID == "" {
+				spec.OrgID = spec.OwnerID // an org token's org is its owner
+			}
 			if f.name == "" {
 				return usagef("--name is required")
 			}

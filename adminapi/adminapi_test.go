@@ -511,3 +511,19 @@ func TestLoopback(t *testing.T) {
 	res = send("GET", loc.String(), "")
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
 }
+
+// TestKeySearchCatches: the suite-wide key search (TestMain) is not
+// vacuous: a key in a listing, or a key response that may be cached, fails
+// it.
+func TestKeySearchCatches(t *testing.T) {
+	x := func(method, path string, status int, cache, body string) exchange {
+		return exchange{req: httptest.NewRequest(method, path, nil), status: status,
+			header: http.Header{"Cache-Control": {cache}}, respBody: []byte(body)}
+	}
+	created := x("POST", "/orgs/o/apitokens", 201, "no-store", `{"id":"1","key":"acme_k"}`)
+	require.NoError(t, keyLeaks([]exchange{created}, true))
+	assert.Error(t, keyLeaks(nil, true), "no key at all")
+	assert.Error(t, keyLeaks([]exchange{created, x("GET", "/orgs/o/apitokens", 200, "private, no-cache", `{"tokens":[{"key":"acme_k"}]}`)}, true))
+	assert.Error(t, keyLeaks([]exchange{created, x("POST", "/orgs/o/apitokens/1/revoke", 200, "private, no-cache", `acme_k`)}, true))
+	assert.Error(t, keyLeaks([]exchange{x("POST", "/orgs/o/apitokens/1/regenerate", 200, "private", `{"key":"acme_k"}`)}, true))
+}

@@ -165,11 +165,15 @@ func OpenAPI() []byte {
 }
 
 // New returns a Handler managing iss's tokens. authorize turns each request
-// (except GET /openapi.json) into the acting [Manager], or an error: one
-// wrapping [ErrUnauthenticated] is answered 401, any other 403; a nil hook
-// is an error, so there is no handler without one. The handler serves paths
+// to a route (except GET /openapi.json) into the acting [Manager], or an
+// error: one wrapping [ErrUnauthenticated] is answered 401, any other 403.
+// A hook that returns neither (a nil Manager, or one with an empty Actor)
+// is a host bug, answered 500 without acting. authorize must be safe for
+// concurrent use. A nil hook is an error, so there is no handler without
+// one; so is a nil Issuer or a bad option. The handler serves paths
 // relative to where it is mounted: mount it with [http.StripPrefix], as in
-// mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h)).
+// mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h)), so that the
+// Location of a new token (relative to its collection) resolves.
 func New(iss *apitoken.Issuer, authorize func(*http.Request) (*Manager, error), opts ...Option) (*Handler, error) {
 	if iss == nil {
 		return nil, errors.New("adminapi: New: nil Issuer")

@@ -77,19 +77,27 @@ func keyRoute(method, path string) bool {
 func checkKeys() error {
 	suite.mu.Lock()
 	defer suite.mu.Unlock()
+	return keyLeaks(suite.exchanges, fullRun())
+}
+
+// keyLeaks finds every key a create, regenerate or reveal response
+// returned, and fails if any response body or header holds one without
+// being such a response (with Cache-Control: no-store); with wantSome, it
+// also fails when no key was returned at all.
+func keyLeaks(exchanges []exchange, wantSome bool) error {
 	type keyed struct{ Key string }
 	keys := map[string]bool{}
-	for _, x := range suite.exchanges {
+	for _, x := range exchanges {
 		var k keyed
 		if x.status < 300 && keyRoute(x.req.Method, x.req.URL.Path) && json.Unmarshal(x.respBody, &k) == nil && k.Key != "" {
 			keys[k.Key] = true
 		}
 	}
-	if len(keys) == 0 && fullRun() {
+	if len(keys) == 0 && wantSome {
 		return errors.New("key search: no key was returned at all")
 	}
 	for key := range keys {
-		for _, x := range suite.exchanges {
+		for _, x := range exchanges {
 			if !bytes.Contains(x.respBody, []byte(key)) && !strings.Contains(fmt.Sprint(x.header), key) {
 				continue
 			}

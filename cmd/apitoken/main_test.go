@@ -158,10 +158,13 @@ func TestLifecycleSQLite(t *testing.T) {
 func TestLifecyclePostgres(t *testing.T) {
 	t.Parallel()
 	url := startPostgres(t)
-	lifecycle(t, url, func(t *testing.T) apitoken.Store {
+	// In a schema and with a table prefix of their own, as a host may keep
+	// them (sqlstore.WithSchema, WithTablePrefix).
+	lifecycle(t, url+"&schema=auth&table_prefix=cli_", func(t *testing.T) apitoken.Store {
 		db, err := postgres.OpenDB(t.Context(), url)
 		require.NoError(t, err)
-		s, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.WithCloseDB())
+		s, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.WithCloseDB(),
+			sqlstore.WithSchema("auth"), sqlstore.WithTablePrefix("cli_"))
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close(context.Background()) })
 		return s
@@ -260,6 +263,8 @@ func TestExitCodes(t *testing.T) {
 		{"missing argument", env, []string{"show"}, 1, "accepts 1 arg"},
 		{"no store", nil, []string{"list"}, 1, "APITOKEN_STORE"},
 		{"bad store scheme", nil, []string{"list", "--store", "mysql://x"}, 1, "unknown scheme"},
+		{"bad table prefix", nil, []string{"list", "--store", "sqlite:" + path + "?table_prefix=Bad-"}, 1, "table_prefix"},
+		{"bad store parameter", nil, []string{"list", "--store", "sqlite:" + path + "?schema=auth"}, 1, "unknown parameter"},
 		{"bad lifetime", env, []string{"issue", "--owner", "user:1", "--name", "x", "--lifetime", "soon"}, 1, "--lifetime"},
 		{"bad status", env, []string{"list", "--status", "sleeping"}, 1, "--status"},
 		{"bad hash key", append(env[:1:1], "APITOKEN_HASH_KEYS=zz"), []string{"list"}, 1, "hash key 1"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/apitoken/apitoken"
@@ -19,8 +20,10 @@ import (
 // storeHelp documents the store URLs, for the root command's help.
 const storeHelp = `Store URLs (--store, or APITOKEN_STORE):
   sqlite:PATH                  a SQLite file (sqlite:tokens.db, sqlite:///var/lib/app/tokens.db)
-  postgres://USER:PASS@HOST:PORT/DB?sslmode=…   PostgreSQL (postgresql:// too); the
-                               tables go where the connection's search_path says
+  postgres://USER:PASS@HOST:PORT/DB?sslmode=…   PostgreSQL (postgresql:// too)
+  SQL URLs take ?table_prefix=P and PostgreSQL ones ?schema=S, as the servers'
+  sqlstore.WithTablePrefix and sqlstore.WithSchema set them (defaults: prefix
+  "apitoken_", no schema: the connection's search_path decides).
   redis://[USER:PASS@]HOST:PORT/DB   one Redis server (rediss:// for TLS)
   redis+cluster://HOST:PORT,HOST:PORT,…   a Redis Cluster (rediss+cluster:// for TLS)
   Redis URLs take ?prefix=NS for the key namespace (default "apitoken") and
@@ -48,7 +51,11 @@ func openStore(ctx context.Context, rawURL string, pol apitoken.Policy, migrate 
 	}
 	switch scheme {
 	case "sqlite":
-		path := strings.TrimPrefix(rest, "//")
+		path, query, _ := strings.Cut(strings.TrimPrefix(rest, "//"), "?")
+		sqlOpts, err := sqlOptions(query, false)
+		if err != nil {
+			return nil, err
+		}
 		if path == "" {
 			return nil, usagef("store URL: sqlite: needs a file path, e.g. sqlite:tokens.db")
 		}
@@ -57,7 +64,7 @@ func openStore(ctx context.Context, rawURL string, pol apitoken.Policy, migrate 
 				return nil, storeErr(fmt.Errorf("sqlite %s: no such file: %w", path, sqlstore.ErrNotMigrated))
 			}
 		}
-		var opts []sqlite.Option
+		opts := []sqlite.Option{sqlite.WithStoreOptions(sqlOpts...)}
 		if migrate {
 			opts = append(opts, sqlite.WithMigrate())
 		}
@@ -67,11 +74,23 @@ func openStore(ctx context.Context, rawURL string, pol apitoken.Policy, migrate 
 		}
 		return &openedStore{Store: s, sql: s, close: s.Close}, nil
 	case "postgres", "postgresql":
-		db, err := postgres.OpenDB(ctx, rawURL)
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return nil, usagef("store URL: not a valid %s URL", scheme)
+		}
+		sqlOpts, err := sqlOptions(u.RawQuery, true)
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		q.Del("schema")
+		q.Del("table_prefix")
+		u.RawQuery = q.Encode()
+		db, err := postgres.OpenDB(ctx, u.String())
 		if err != nil {
 			return nil, storeErr(err)
 		}
-		s, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.WithCloseDB())
+		s, err := sqlstore.New(db, sqlstore.Postgres, append(sqlOpts, sqlstore.WithCloseDB())...)
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -109,6 +128,38 @@ func openStore(ctx context.Context, rawURL string, pol apitoken.Policy, migrate 
 		}}, nil
 	}
 	return nil, usagef("store URL: unknown scheme %q: want sqlite, postgres, redis, rediss, redis+cluster or rediss+cluster", scheme)
+}
+
+var sqlName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// sqlOptions returns the sqlstore options of a SQL URL's query:
+// table_prefix, and schema where schema is set (PostgreSQL).
+func sqlOptions(query string, schema bool) ([]sqlstore.Option, error) {
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, usagef("store URL: bad query")
+	}
+	var opts []sqlstore.Option
+	if q.Has("table_prefix") {
+		// The rules of sqlstore.WithTablePrefix and WithSchema, checked here
+		// so that a typo is a usage error, not a store failure.
+		if p := q.Get("table_prefix"); p != "" && !sqlName.MatchString(p) || len(p) > 32 {
+			return nil, usagef("store URL: table_prefix %q: want up to 32 of [a-z0-9_], starting with a letter or '_'", p)
+		}
+		opts = append(opts, sqlstore.WithTablePrefix(q.Get("table_prefix")))
+	}
+	if q.Has("schema") && schema {
+		if s := q.Get("schema"); !sqlName.MatchString(s) || len(s) > 63 {
+			return nil, usagef("store URL: schema %q: want 1 to 63 of [a-z0-9_], starting with a letter or '_'", s)
+		}
+		opts = append(opts, sqlstore.WithSchema(q.Get("schema")))
+	}
+	for k := range q {
+		if !schema && k != "table_prefix" {
+			return nil, usagef("store URL: unknown parameter %q (sqlite: takes table_prefix)", k)
+		}
+	}
+	return opts, nil
 }
 
 // redisClient builds the client of a redis URL and returns the key

@@ -527,3 +527,30 @@ func TestKeySearchCatches(t *testing.T) {
 	assert.Error(t, keyLeaks([]exchange{created, x("POST", "/orgs/o/apitokens/1/revoke", 200, "private, no-cache", `acme_k`)}, true))
 	assert.Error(t, keyLeaks([]exchange{x("POST", "/orgs/o/apitokens/1/regenerate", 200, "private", `{"key":"acme_k"}`)}, true))
 }
+
+// TestHookDefaults: a Manager with no Privileges can grant nothing, and a
+// hook that names nobody is answered 500 without acting.
+func TestHookDefaults(t *testing.T) {
+	e := newEnv(t)
+	bare, err := adminapi.New(e.iss, func(r *http.Request) (*adminapi.Manager, error) {
+		if c, err := r.Cookie("session"); err == nil && c.Value == "nobody" {
+			return nil, nil
+		}
+		return &adminapi.Manager{Actor: "user:bare", May: func(adminapi.Scope) bool { return true }}, nil
+	})
+	require.NoError(t, err)
+	res := e.send(bare, req{method: "POST", path: "/orgs/org_b/apitokens", as: "bare", body: map[string]any{"name": "x", "roles": []string{"observer"}}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.Code, "%s", res.Body)
+	assert.Equal(t, "NoEscalation", res.JSON(t)["rule"])
+	assert.Equal(t, "roles", res.JSON(t)["field"])
+	res = e.send(bare, req{method: "POST", path: "/orgs/org_b/apitokens", as: "bare", body: map[string]any{"name": "x", "all_apis": "read"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.Code, "%s", res.Body)
+	assert.Equal(t, "grants", res.JSON(t)["field"])
+	res = e.send(bare, req{method: "GET", path: "/self/apitokens", as: "bare"})
+	require.Equal(t, http.StatusForbidden, res.Code, "no UserID, no tokens of one's own")
+
+	before := e.snapshot()
+	res = e.send(bare, req{method: "POST", path: "/orgs/org_b/apitokens", as: "nobody", body: map[string]any{"name": "x"}})
+	require.Equal(t, http.StatusInternalServerError, res.Code, "%s", res.Body)
+	assert.Equal(t, before, e.snapshot())
+}

@@ -137,7 +137,9 @@ type keyJSON struct {
 	Key string `json:"key"`
 }
 
-// Token statuses.
+// The statuses a token's JSON shows, under the policy given with
+// [WithPolicy] (its MaxLifetime and RequireExpiry can end a token before
+// its own expiry) at the handler's clock ([WithClock]).
 const (
 	StatusActive  = "active"
 	StatusExpired = "expired"

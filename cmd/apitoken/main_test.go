@@ -125,6 +125,17 @@ func lifecycle(t *testing.T, url string, open func(t *testing.T) apitoken.Store)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &shown))
 	assert.Equal(t, id, shown["id"])
 
+	// update: a list cleared with an empty value, a field set, the version checked.
+	r = ok(t, dir, env, "update", id, "--grants", "", "--roles", "", "--description", "nightly",
+		"--metadata", "note=a, b", "--if-version", fmt.Sprint(shown["version"]), "--json")
+	var updated map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &updated))
+	assert.Nil(t, updated["grants"])
+	assert.Equal(t, "nightly", updated["description"])
+	assert.Equal(t, map[string]any{"note": "a, b"}, updated["metadata"])
+	assert.EqualValues(t, shown["version"].(float64)+1, updated["version"])
+	ok(t, dir, env, "update", id, "--grants", "devices=read", "--if-version", fmt.Sprint(updated["version"]))
+
 	// The key works before it is revoked.
 	store := open(t)
 	v, err := apitoken.NewValidator(store, apitoken.Policy{})

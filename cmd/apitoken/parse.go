@@ -79,13 +79,14 @@ func parseKind(s string) (apitoken.Kind, error) {
 	return k, nil
 }
 
-// parseGrants reads the map of "api=level" flags.
-func parseGrants(m map[string]string) (apitoken.Grants, error) {
-	g := make(apitoken.Grants, len(m))
-	for api, level := range m {
+// parseGrants reads "api=level" items.
+func parseGrants(items []string) (apitoken.Grants, error) {
+	g := make(apitoken.Grants, len(items))
+	for _, it := range items {
+		api, level, _ := strings.Cut(strings.TrimSpace(it), "=")
 		var a apitoken.Access
 		if err := a.UnmarshalText([]byte(level)); err != nil || api == "" {
-			return nil, fmt.Errorf("grant %s=%s: want api=none|read|full (api * for all APIs)", api, level)
+			return nil, fmt.Errorf("grant %q: want api=none|read|full (api * for all APIs)", it)
 		}
 		g[api] = a
 	}

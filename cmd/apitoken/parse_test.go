@@ -113,3 +113,14 @@ func TestRedisClient(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secretpw")
 }
+
+func TestParseGrants(t *testing.T) {
+	t.Parallel()
+	g, err := parseGrants([]string{"devices=read", "*=full", "billing=none"})
+	require.NoError(t, err)
+	assert.Equal(t, apitoken.Grants{"devices": apitoken.AccessRead, "*": apitoken.AccessFull, "billing": apitoken.AccessNone}, g)
+	for _, in := range []string{"devices", "devices=write", "=read"} {
+		_, err := parseGrants([]string{in})
+		assert.Error(t, err, "parseGrants(%q)", in)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apitoken/apitoken"
@@ -38,7 +39,7 @@ has no schema: migrate only checks that it answers.`,
 type tokenFlags struct {
 	name, description string
 	roles, resources  []string
-	grants, metadata  map[string]string
+	grants, metadata  []string // api=level, key=value
 	lifetime          string
 	ipFilter          string
 }
@@ -48,11 +49,11 @@ func (f *tokenFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.name, "name", "", "the token's name")
 	fl.StringVar(&f.description, "description", "", "the token's description")
 	fl.StringSliceVar(&f.roles, "roles", nil, "roles the policy defines, comma-separated or repeated")
-	fl.StringToStringVar(&f.grants, "grants", nil, `per-API access, api=none|read|full, e.g. devices=read,billing=none ("*" for all APIs)`)
+	fl.StringSliceVar(&f.grants, "grants", nil, `per-API access, api=none|read|full, comma-separated or repeated, e.g. devices=read,billing=none ("*" for all APIs)`)
 	fl.StringSliceVar(&f.resources, "resources", nil, "resources the token is limited to (e.g. site IDs); none: all")
 	fl.StringVar(&f.lifetime, "lifetime", "", `lifetime: "6 months", "90 days", "12 hours", "6mo", "90d", "none"; default: the policy's`)
 	fl.StringVar(&f.ipFilter, "ip-filter", "", `a named IP filter of the policy, or CIDR prefixes/addresses, comma-separated ("203.0.113.0/24,2001:db8::1")`)
-	fl.StringToStringVar(&f.metadata, "metadata", nil, "metadata, key=value, comma-separated or repeated")
+	fl.StringArrayVar(&f.metadata, "metadata", nil, "metadata, key=value, repeated for more (a value may hold commas)")
 }
 
 func (a *app) issueCmd() *cobra.Command {
@@ -74,8 +75,11 @@ so that KEY=$(apitoken issue …) captures the key alone. Nothing is logged.`,
 		Args: cobra.NoArgs,
 		RunE: a.do(false, func(ctx context.Context, s *openedStore, _ []string) error {
 			spec := apitoken.Spec{Name: f.name, Description: f.description, OrgID: org,
-				Roles: f.roles, Resources: f.resources, Metadata: f.metadata}
+				Roles: f.roles, Resources: f.resources}
 			var err error
+			if spec.Metadata, err = flagMetadata(f.metadata); err != nil {
+				return err
+			}
 			if owner != "" {
 				if o, err := parseOwner(owner); err == nil {
 					spec.Kind, spec.OwnerID = o.Kind, o.ID
@@ -150,15 +154,30 @@ func (a *app) printKey(secret apitoken.Secret, tok *apitoken.Token, asJSON bool)
 	return nil
 }
 
-func flagGrants(m map[string]string) (apitoken.Grants, error) {
-	if len(m) == 0 {
+func flagGrants(items []string) (apitoken.Grants, error) {
+	if len(items) == 0 {
 		return nil, nil
 	}
-	g, err := parseGrants(m)
+	g, err := parseGrants(items)
 	if err != nil {
 		return nil, usagef("--grants: %v", err)
 	}
 	return g, nil
+}
+
+func flagMetadata(items []string) (map[string]string, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(items))
+	for _, it := range items {
+		k, v, ok := strings.Cut(it, "=")
+		if !ok || k == "" {
+			return nil, usagef("--metadata %q: want key=value", it)
+		}
+		m[k] = v
+	}
+	return m, nil
 }
 
 func flagLifetime(s string) (apitoken.Lifetime, error) {
@@ -329,7 +348,11 @@ and fails with exit code 4 otherwise.`,
 				p.Resources = &f.resources
 			}
 			if changed("metadata") {
-				p.Metadata = &f.metadata
+				m, err := flagMetadata(f.metadata)
+				if err != nil {
+					return err
+				}
+				p.Metadata = &m
 			}
 			if changed("grants") {
 				g, err := flagGrants(f.grants)

@@ -381,3 +381,19 @@ func TestDuplicateSecretIsAConflictThatSaysSo(t *testing.T) {
 	_, err = e.v.Validate(ctx, first.Reveal(), readDev)
 	require.NoError(t, err, "the first token still works")
 }
+
+func TestPolicyStatus(t *testing.T) {
+	e := newEnv(t, testPolicy())
+	_, tok := e.issue(t, orgSpec())
+	now := e.clock.Now()
+	loose := testPolicy()
+	assert.Equal(t, apitoken.StatusActive, loose.Status(tok, now))
+	tight := testPolicy()
+	tight.MaxLifetime, tight.DefaultLifetime = apitoken.Days(30), apitoken.Days(30)
+	assert.True(t, tight.ExpiresAt(tok).Equal(t0.Add(30*24*time.Hour)), "the current MaxLifetime caps the expiry")
+	assert.Equal(t, apitoken.StatusExpired, tight.Status(tok, now.Add(31*24*time.Hour)))
+	require.NoError(t, e.iss.Revoke(t.Context(), tok.ID))
+	got, err := e.iss.Get(t.Context(), tok.ID)
+	require.NoError(t, err)
+	assert.Equal(t, apitoken.StatusRevoked, loose.Status(got, now))
+}

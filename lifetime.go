@@ -155,10 +155,16 @@ func (l *Lifetime) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// ParseLifetime reads "30m", "12h", "90d", "6mo", "none", "default" (or the
-// empty string) or any positive Go duration such as "1h30m", up to
+// ParseLifetime reads a lifetime as people write it ("30 seconds", "15
+// minutes", "12 hours", "90 days", "2 weeks", "6 months", singular or
+// plural), in the short form [Lifetime.String] writes ("30m", "12h", "90d",
+// "6mo"), as any positive Go duration ("1h30m"), or "none"; "default" and
+// the empty string are the zero Lifetime. Lifetimes are at most
 // MaxLifetimeSpan.
 func ParseLifetime(s string) (Lifetime, error) {
+	if l, ok := lifetimeInWords(s); ok {
+		return l, nil
+	}
 	switch s {
 	case "", "default":
 		return Lifetime{}, nil
@@ -182,7 +188,35 @@ func ParseLifetime(s string) (Lifetime, error) {
 			return l, nil
 		}
 	}
-	return Lifetime{}, fmt.Errorf("apitoken: invalid lifetime %q (want e.g. 30m, 12h, 90d, 6mo or none)", s)
+	return Lifetime{}, fmt.Errorf("apitoken: invalid lifetime %q (want e.g. \"15 minutes\", \"90 days\", \"6 months\", 6mo or none)", s)
+}
+
+// lifetimeInWords reads "<n> <unit>" with the unit a second, minute, hour,
+// day, week or month, singular or plural.
+func lifetimeInWords(s string) (Lifetime, bool) {
+	num, unit, ok := strings.Cut(s, " ")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n <= 0 {
+		return Lifetime{}, false
+	}
+	var l Lifetime
+	switch strings.TrimSuffix(strings.TrimSpace(unit), "s") {
+	case "second":
+		l = For(time.Duration(n) * time.Second)
+	case "minute":
+		l = Minutes(n)
+	case "hour":
+		l = Hours(n)
+	case "day":
+		l = Days(n)
+	case "week":
+		l = Days(7 * n)
+	case "month":
+		l = Months(n)
+	default:
+		return Lifetime{}, false
+	}
+	return l, l.valid()
 }
 
 // MaxLifetimeSpan bounds every Lifetime: 100 years.
@@ -263,15 +297,49 @@ func (c *policy) resolveLifetime(l Lifetime) Lifetime {
 // expiry, or its secret's issue plus MaxLifetime if that comes first. Under
 // RequireExpiry with no MaxLifetime, a token without an expiry has expired
 // at its secret's issue. Zero: never.
-func (c *policy) expiry(t *Token) time.Time {
+func (c *policy) expiry(t *Token) time.Time { return expiryUnder(c.maxLifetime, c.requireExpiry, t) }
+
+func expiryUnder(maxLifetime Lifetime, requireExpiry bool, t *Token) time.Time {
 	at := t.ExpiresAt
-	if c.maxLifetime.Expires() {
-		if limit := c.maxLifetime.ExpiresAt(t.SecretIssuedAt()); at.IsZero() || limit.Before(at) {
+	if maxLifetime.Expires() {
+		if limit := maxLifetime.ExpiresAt(t.SecretIssuedAt()); at.IsZero() || limit.Before(at) {
 			at = limit
 		}
 	}
-	if at.IsZero() && c.requireExpiry {
+	if at.IsZero() && requireExpiry {
 		at = t.SecretIssuedAt()
 	}
 	return at
+}
+
+// ExpiresAt returns when t stops working under p, as a Validator under p
+// decides: its own expiry, or its secret's issue plus p.MaxLifetime if that
+// comes first; under RequireExpiry, a token without an expiry has expired
+// at its secret's issue. Zero: never.
+func (p Policy) ExpiresAt(t *Token) time.Time {
+	return expiryUnder(p.MaxLifetime, p.RequireExpiry || p.MaxLifetime.Expires(), t)
+}
+
+// Status is what a token can still do: a listing shows it, and only an
+// active token may be updated, regenerated or revealed.
+type Status string
+
+// StatusActive, StatusExpired and StatusRevoked are the statuses of a
+// token: working, past its expiry under the current policy, revoked.
+const (
+	StatusActive  Status = "active"
+	StatusExpired Status = "expired"
+	StatusRevoked Status = "revoked"
+)
+
+// Status returns t's status under p at now: revoked if t was revoked, else
+// expired once [Policy.ExpiresAt] has passed, else active.
+func (p Policy) Status(t *Token, now time.Time) Status {
+	switch at := p.ExpiresAt(t); {
+	case t.Revoked():
+		return StatusRevoked
+	case !at.IsZero() && !now.Before(at):
+		return StatusExpired
+	}
+	return StatusActive
 }

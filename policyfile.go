@@ -336,36 +336,14 @@ var policyFileKeys = map[string]string{
 	"MaxTokensPerOwner": "max_tokens_per_owner", "OrgRateLimit": "org_rate_limit", "UserRateLimit": "user_rate_limit",
 }
 
-// lifetimeWords parses a lifetime as people write it ("6 months", "90
-// days", "none") or as ParseLifetime reads it ("6mo").
+// lifetimeWords parses a lifetime of a policy file: what ParseLifetime
+// reads, but not the zero Lifetime (leave the field out for the default).
 func lifetimeWords(s string) (Lifetime, error) {
-	s = strings.TrimSpace(s)
-	if l, err := ParseLifetime(s); err == nil && s != "" && s != "default" {
-		return l, nil
+	l, err := ParseLifetime(strings.TrimSpace(s))
+	if err != nil || l.IsZero() {
+		return Lifetime{}, fmt.Errorf("%q is not a lifetime (want e.g. \"15 minutes\", \"90 days\", \"6 months\" or \"none\")", strings.TrimSpace(s))
 	}
-	num, unit, ok := strings.Cut(s, " ")
-	n, err := strconv.Atoi(num)
-	if ok && err == nil && n > 0 {
-		var l Lifetime
-		switch strings.TrimSuffix(strings.TrimSpace(unit), "s") {
-		case "second":
-			l = For(time.Duration(n) * time.Second)
-		case "minute":
-			l = Minutes(n)
-		case "hour":
-			l = Hours(n)
-		case "day":
-			l = Days(n)
-		case "week":
-			l = Days(7 * n)
-		case "month":
-			l = Months(n)
-		}
-		if l.valid() && !l.IsZero() {
-			return l, nil
-		}
-	}
-	return Lifetime{}, fmt.Errorf("%q is not a lifetime (want e.g. \"15 minutes\", \"90 days\", \"6 months\" or \"none\")", s)
+	return l, nil
 }
 
 // durationWords parses a duration as people write it ("90 days", "1

@@ -128,3 +128,20 @@ func ExampleParsePolicy() {
 	// apitoken: policy.json:3: default_lifetime: "half a year" is not a lifetime (want e.g. "15 minutes", "90 days", "6 months" or "none")
 	// true
 }
+
+func TestParseLifetimeInWords(t *testing.T) {
+	for s, want := range map[string]apitoken.Lifetime{
+		"6 months": apitoken.Months(6), "1 month": apitoken.Months(1), "90 days": apitoken.Days(90),
+		"2 weeks": apitoken.Days(14), "1 hour": apitoken.Hours(1), "15 minutes": apitoken.Minutes(15),
+		"30 seconds": apitoken.For(30 * time.Second), "6mo": apitoken.Months(6), "none": apitoken.NoExpiry,
+	} {
+		got, err := apitoken.ParseLifetime(s)
+		if assert.NoError(t, err, s) {
+			assert.Equal(t, want, got, "ParseLifetime(%q)", s)
+		}
+	}
+	for _, s := range []string{"six months", "0 days", "-1 days", "3 fortnights", "6 months ago"} {
+		_, err := apitoken.ParseLifetime(s)
+		assert.Error(t, err, "ParseLifetime(%q)", s)
+	}
+}

@@ -58,14 +58,52 @@ func (pr *Pruner) Prune(ctx context.Context) (st PruneStats, err error) {
 			return st, fmt.Errorf("apitoken: prune: %w", err)
 		}
 	}
-	now := pr.cfg.clock().UTC()
-	if pr.pol.idleTimeout > 0 {
-		if st.Idle, err = pr.drain(ctx, PruneRequest{IdleBefore: now.Add(-pr.pol.idleTimeout - pr.cfg.pruneMargin)}); err != nil {
+	idle, ended := pr.requests(pr.cfg.clock().UTC())
+	if !idle.IdleBefore.IsZero() {
+		if st.Idle, err = pr.drain(ctx, idle); err != nil {
 			return st, err
 		}
 	}
-	st.Expired, err = pr.drain(ctx, PruneRequest{EndedBefore: now.Add(-pr.pol.retention)})
+	st.Expired, err = pr.drain(ctx, ended)
 	return st, err
+}
+
+// requests returns the two passes of a prune at now: idle tokens (a zero
+// request without an idle timeout) and long-ended ones.
+func (pr *Pruner) requests(now time.Time) (idle, ended PruneRequest) {
+	if pr.pol.idleTimeout > 0 {
+		idle.IdleBefore = now.Add(-pr.pol.idleTimeout - pr.cfg.pruneMargin)
+	}
+	ended.EndedBefore = now.Add(-pr.pol.retention)
+	return idle, ended
+}
+
+// Pending counts what [Pruner.Prune] would delete now, deleting nothing:
+// a dry run. It reads every token of the store, page by page, and counts a
+// token both idle and long ended as idle (the idle pass runs first). It
+// does not flush first (see [WithFlushFirst]). Errors are the store's.
+func (pr *Pruner) Pending(ctx context.Context) (PruneStats, error) {
+	var st PruneStats
+	idle, ended := pr.requests(pr.cfg.clock().UTC())
+	f := Filter{Limit: MaxPageSize}
+	for {
+		page, err := pr.store.List(ctx, f)
+		if err != nil {
+			return st, fmt.Errorf("apitoken: prune: %w", err)
+		}
+		for _, t := range page.Tokens {
+			switch {
+			case !idle.IdleBefore.IsZero() && idle.Matches(t):
+				st.Idle++
+			case ended.Matches(t):
+				st.Expired++
+			}
+		}
+		if page.Next == "" {
+			return st, nil
+		}
+		f.Cursor = page.Next
+	}
 }
 
 func (pr *Pruner) drain(ctx context.Context, r PruneRequest) (int, error) {

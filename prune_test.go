@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
@@ -133,4 +134,31 @@ func TestPrunerRun(t *testing.T) {
 			t.Error("Run(0) = nil, want error")
 		}
 	})
+}
+
+// TestPendingCountsWhatPruneDeletes: a dry run counts exactly what the
+// prune then deletes, and deletes nothing itself.
+func TestPendingCountsWhatPruneDeletes(t *testing.T) {
+	e := newEnv(t, testPolicy())
+	for range 3 {
+		e.issue(t, orgSpec())
+	}
+	spec := orgSpec()
+	spec.Lifetime = apitoken.Hours(1)
+	e.issue(t, spec)
+	e.clock.Advance(apitoken.DefaultIdleTimeout + 2*time.Hour) // all idle; the short one also ended
+	_, fresh := e.issue(t, orgSpec())
+	pr, err := apitoken.NewPruner(e.store, testPolicy(), apitoken.WithClock(e.clock.Now))
+	require.NoError(t, err)
+	pending, err := pr.Pending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, apitoken.PruneStats{Idle: 4}, pending, "counted idle first")
+	_, err = e.iss.Get(t.Context(), fresh.ID)
+	require.NoError(t, err)
+	page, err := e.iss.List(t.Context(), apitoken.Filter{})
+	require.NoError(t, err)
+	assert.Len(t, page.Tokens, 5, "a dry run deletes nothing")
+	st, err := pr.Prune(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, pending, st)
 }

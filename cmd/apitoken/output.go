@@ -13,11 +13,11 @@ import (
 	"github.com/apitoken/apitoken"
 )
 
-// Token statuses, as adminapi names them.
+// Token statuses, as apitoken.Policy.Status names them.
 const (
-	statusActive  = "active"
-	statusExpired = "expired"
-	statusRevoked = "revoked"
+	statusActive  = string(apitoken.StatusActive)
+	statusExpired = string(apitoken.StatusExpired)
+	statusRevoked = string(apitoken.StatusRevoked)
 )
 
 // tokenJSON is a token as --json prints it: the stored record's JSON (never
@@ -37,35 +37,8 @@ type keyJSON struct {
 	Key string `json:"key"`
 }
 
-// expiry returns when t stops working under p: its own expiry, or its
-// secret's issue plus MaxLifetime if that comes first; under RequireExpiry a
-// token without either has ended at its secret's issue. Zero: never. (The
-// library computes the same for Issuer.Expiring but does not export it.)
-func expiry(p apitoken.Policy, t *apitoken.Token) time.Time {
-	at := t.ExpiresAt
-	if p.MaxLifetime.Expires() {
-		if limit := p.MaxLifetime.ExpiresAt(t.SecretIssuedAt()); at.IsZero() || limit.Before(at) {
-			at = limit
-		}
-	}
-	if at.IsZero() && p.RequireExpiry {
-		at = t.SecretIssuedAt()
-	}
-	return at
-}
-
-func status(p apitoken.Policy, t *apitoken.Token, now time.Time) string {
-	if t.Revoked() {
-		return statusRevoked
-	}
-	if at := expiry(p, t); !at.IsZero() && !now.Before(at) {
-		return statusExpired
-	}
-	return statusActive
-}
-
 func (a *app) view(t *apitoken.Token, now time.Time) tokenJSON {
-	return tokenJSON{Token: t, Status: status(a.policy, t, now), EffectiveExpiresAt: expiry(a.policy, t)}
+	return tokenJSON{Token: t, Status: string(a.policy.Status(t, now)), EffectiveExpiresAt: a.policy.ExpiresAt(t)}
 }
 
 func writeJSON(w io.Writer, v any) error {

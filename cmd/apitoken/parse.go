@@ -6,48 +6,21 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apitoken/apitoken"
 )
 
-// parseLifetime reads a lifetime as a policy file writes it ("6 months",
-// "90 days", "15 minutes", "none") or as apitoken.ParseLifetime reads it
-// ("6mo", "90d", "1h30m"). The empty string and "default" are the policy's
-// default.
+// parseLifetime reads a lifetime as apitoken.ParseLifetime does ("6
+// months", "90 days", "6mo", "90d", "none"), around spaces. The empty
+// string and "default" are the policy's default.
 func parseLifetime(s string) (apitoken.Lifetime, error) {
-	s = strings.TrimSpace(s)
-	if l, err := apitoken.ParseLifetime(s); err == nil {
-		return l, nil
+	l, err := apitoken.ParseLifetime(strings.TrimSpace(s))
+	if err != nil {
+		return apitoken.Lifetime{}, fmt.Errorf("%q is not a lifetime (want e.g. \"6 months\", \"90 days\", \"6mo\", \"90d\" or \"none\")", s)
 	}
-	num, unit, ok := strings.Cut(s, " ")
-	n, err := strconv.Atoi(num)
-	if ok && err == nil && n > 0 {
-		var l apitoken.Lifetime
-		switch strings.TrimSuffix(strings.TrimSpace(unit), "s") {
-		case "second":
-			l = apitoken.For(time.Duration(n) * time.Second)
-		case "minute":
-			l = apitoken.Minutes(n)
-		case "hour":
-			l = apitoken.Hours(n)
-		case "day":
-			l = apitoken.Days(n)
-		case "week":
-			l = apitoken.Days(7 * n)
-		case "month":
-			l = apitoken.Months(n)
-		}
-		// Round-tripping through ParseLifetime applies its bounds.
-		if !l.IsZero() {
-			if _, err := apitoken.ParseLifetime(l.String()); err == nil {
-				return l, nil
-			}
-		}
-	}
-	return apitoken.Lifetime{}, fmt.Errorf("%q is not a lifetime (want e.g. \"6 months\", \"90 days\", \"6mo\", \"90d\" or \"none\")", s)
+	return l, nil
 }
 
 // parseSpan reads a span of time: a lifetime without months ("7 days",

@@ -39,14 +39,14 @@ criteria and instants, what a pass would delete: "would prune N idle, M expired"
 			stop := a.progress(&done, map[bool]string{false: "pruned", true: "scanned"}[dryRun])
 			var st apitoken.PruneStats
 			var err error
-			if dryRun {
-				st, err = a.dryRun(ctx, s, batch, &done)
-			} else {
-				var pr *apitoken.Pruner
-				pr, err = apitoken.NewPruner(countingStore{s, &done}, a.policy, apitoken.WithBatchSize(batch))
-				if err == nil {
-					st, err = pr.Prune(ctx)
-				}
+			var pr *apitoken.Pruner
+			pr, err = apitoken.NewPruner(countingStore{s, &done}, a.policy, apitoken.WithBatchSize(batch))
+			switch {
+			case err != nil:
+			case dryRun:
+				st, err = pr.Pending(ctx)
+			default:
+				st, err = pr.Prune(ctx)
 			}
 			stop()
 			if err != nil {
@@ -68,49 +68,8 @@ criteria and instants, what a pass would delete: "would prune N idle, M expired"
 	return cmd
 }
 
-// dryRun counts what Pruner.Prune would delete now: the same two criteria
-// with the instants it computes (idle: now less the idle timeout and
-// DefaultPruneMargin; ended: now less the retention), a token matching both
-// counted as idle, since the idle pass runs first.
-func (a *app) dryRun(ctx context.Context, s apitoken.Store, batch int, done *atomic.Int64) (apitoken.PruneStats, error) {
-	var st apitoken.PruneStats
-	iss, err := a.issuer(s)
-	if err != nil {
-		return st, err
-	}
-	now := time.Now().UTC()
-	idle := a.policy.IdleTimeout
-	switch idle {
-	case 0:
-		idle = apitoken.DefaultIdleTimeout
-	case apitoken.NoIdleTimeout:
-		idle = 0
-	}
-	retention := a.policy.ExpiredRetention
-	if retention == 0 {
-		retention = apitoken.DefaultRetention
-	}
-	var idleReq apitoken.PruneRequest
-	if idle > 0 {
-		idleReq.IdleBefore = now.Add(-idle - apitoken.DefaultPruneMargin)
-	}
-	endedReq := apitoken.PruneRequest{EndedBefore: now.Add(-retention)}
-	for t, err := range iss.All(ctx, apitoken.Filter{Limit: max(batch, apitoken.MaxPageSize)}) {
-		if err != nil {
-			return st, err
-		}
-		switch {
-		case !idleReq.IdleBefore.IsZero() && idleReq.Matches(t):
-			st.Idle++
-		case endedReq.Matches(t):
-			st.Expired++
-		}
-		done.Add(1)
-	}
-	return st, nil
-}
-
-// countingStore counts the tokens its Prune deletes, for the progress line.
+// countingStore counts the tokens its Prune deletes (or, for a dry run,
+// its List reads), for the progress line.
 type countingStore struct {
 	apitoken.Store
 	n *atomic.Int64
@@ -120,6 +79,12 @@ func (c countingStore) Prune(ctx context.Context, r apitoken.PruneRequest) (int,
 	n, err := c.Store.Prune(ctx, r)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+func (c countingStore) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, error) {
+	p, err := c.Store.List(ctx, f)
+	c.n.Add(int64(len(p.Tokens)))
+	return p, err
 }
 
 // progress shows "\r<verb> N tokens" on stderr, if it is a terminal, five

@@ -49,7 +49,8 @@
 // are written as [apitoken.ParseLifetime] reads them ("90d", "6mo",
 // "none"); the policy decides which are allowed. A PATCH is a merge
 // patch: an absent field stays, null clears it. The ETag is the token's
-// version; If-Match with a stale one is 412 and changes nothing. An
+// version, which every write moves (last_used_at and status change
+// without it); If-Match with a stale one is 412 and changes nothing. An
 // expired or revoked token is frozen: update, regenerate and reveal are a
 // 409 telling to delete it and create a new one.
 //

@@ -554,3 +554,25 @@ func TestHookDefaults(t *testing.T) {
 	require.Equal(t, http.StatusInternalServerError, res.Code, "%s", res.Body)
 	assert.Equal(t, before, e.snapshot())
 }
+
+// TestStatusUnderCurrentPolicy: a policy whose maximum lifetime shrank
+// ends older tokens early; their status says so and they are frozen.
+func TestStatusUnderCurrentPolicy(t *testing.T) {
+	e := newEnv(t)
+	id := e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "ci", "lifetime": "12mo"})["id"].(string)
+	tight := testPolicy()
+	tight.MaxLifetime, tight.DefaultLifetime = apitoken.Months(3), apitoken.Months(3)
+	tight.AllowedLifetimes = []apitoken.Lifetime{apitoken.Months(3)}
+	iss, err := apitoken.NewIssuer(e.store, tight, apitoken.WithClock(e.clock.Now))
+	require.NoError(t, err)
+	h, err := adminapi.New(iss, managers, adminapi.WithPolicy(tight), adminapi.WithClock(e.clock.Now))
+	require.NoError(t, err)
+	one := "/orgs/org_b/apitokens/" + id
+	assert.Equal(t, "active", e.send(h, req{method: "GET", path: one, as: "bob"}).JSON(t)["status"])
+	e.clock.Advance(100 * 24 * time.Hour)
+	assert.Equal(t, "active", e.do(req{method: "GET", path: one, as: "bob"}).JSON(t)["status"], "under the old policy")
+	assert.Equal(t, "expired", e.send(h, req{method: "GET", path: one, as: "bob"}).JSON(t)["status"])
+	res := e.send(h, req{method: "PATCH", path: one, as: "bob", body: map[string]any{"name": "x"}})
+	require.Equal(t, http.StatusConflict, res.Code, "%s", res.Body)
+	assert.Equal(t, "expired", res.JSON(t)["code"])
+}

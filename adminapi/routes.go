@@ -127,7 +127,7 @@ func forbidden() *problem {
 // (never its hash or sealed secret) with its status.
 type tokenJSON struct {
 	*apitoken.Token
-	Status string `json:"status"`
+	Status apitoken.Status `json:"status"`
 }
 
 // keyJSON is a token with its key, in the create, regenerate and reveal
@@ -137,39 +137,19 @@ type keyJSON struct {
 	Key string `json:"key"`
 }
 
-// The statuses a token's JSON shows, under the policy given with
-// [WithPolicy] (its MaxLifetime and RequireExpiry can end a token before
-// its own expiry) at the handler's clock ([WithClock]).
-const (
-	StatusActive  = "active"
-	StatusExpired = "expired"
-	StatusRevoked = "revoked"
-)
-
 func (h *Handler) show(t *apitoken.Token) tokenJSON {
 	return tokenJSON{Token: t, Status: h.status(t, h.cfg.clock())}
 }
 
-// status returns t's status at now under the policy (see WithPolicy).
-func (h *Handler) status(t *apitoken.Token, now time.Time) string {
-	if t.Revoked() {
-		return StatusRevoked
+// status returns t's status at now under the policy given with
+// WithPolicy (its MaxLifetime and RequireExpiry can end a token before its
+// own expiry), or under the token's own expiry without one.
+func (h *Handler) status(t *apitoken.Token, now time.Time) apitoken.Status {
+	var p apitoken.Policy
+	if h.cfg.policy != nil {
+		p = *h.cfg.policy
 	}
-	at := t.ExpiresAt
-	if p := h.cfg.policy; p != nil {
-		if p.MaxLifetime.Expires() {
-			if limit := p.MaxLifetime.ExpiresAt(t.SecretIssuedAt()); at.IsZero() || limit.Before(at) {
-				at = limit
-			}
-		}
-		if at.IsZero() && p.RequireExpiry {
-			at = t.SecretIssuedAt()
-		}
-	}
-	if !at.IsZero() && !now.Before(at) {
-		return StatusExpired
-	}
-	return StatusActive
+	return p.Status(t, now)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any, noStore bool) {
@@ -243,7 +223,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	f := apitoken.Filter{Owner: c.scope.Owner}
-	var status string
+	var status apitoken.Status
 	for k, vs := range q {
 		if len(vs) != 1 {
 			writeProblem(w, badRequest(k, "Give "+k+" at most once."))
@@ -260,11 +240,13 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, c *call) {
 		case "cursor":
 			f.Cursor = v
 		case "status":
-			if v != StatusActive && v != StatusExpired && v != StatusRevoked {
+			switch st := apitoken.Status(v); st {
+			case apitoken.StatusActive, apitoken.StatusExpired, apitoken.StatusRevoked:
+				status = st
+			default:
 				writeProblem(w, badRequest("status", `status must be "active", "expired" or "revoked".`))
 				return
 			}
-			status = v
 		default:
 			writeProblem(w, badRequest(k, "Unknown query parameter "+strconv.Quote(k)+"."))
 			return

@@ -118,12 +118,12 @@ func (ms *members) get(name string, dst any, what string) (present, null bool) {
 
 func (ms *members) lifetime(name string) (l apitoken.Lifetime, present, null bool) {
 	var s string
-	if present, null = ms.get(name, &s, `a lifetime such as "90d", "6mo" or "none"`); !present || null {
+	if present, null = ms.get(name, &s, `a lifetime such as "6 months", "90d" or "none"`); !present || null {
 		return l, present, null
 	}
 	l, err := apitoken.ParseLifetime(s)
 	if err != nil {
-		ms.fail(badRequest(name, fmt.Sprintf(`The field %q must be a lifetime such as "90d", "6mo" or "none".`, name)))
+		ms.fail(badRequest(name, fmt.Sprintf(`The field %q must be a lifetime such as "6 months", "90d" or "none".`, name)))
 		return l, false, false
 	}
 	return l, true, false

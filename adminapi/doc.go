@@ -46,7 +46,7 @@
 // Its key is in the create, regenerate and reveal responses only, which
 // carry Cache-Control: no-store. Access levels are "none", "read" and
 // "full"; "all_apis" is the level for every API (grants["*"]). Lifetimes
-// are written as [apitoken.ParseLifetime] reads them ("90d", "6mo",
+// are written as [apitoken.ParseLifetime] reads them ("6 months", "90d",
 // "none"); the policy decides which are allowed. A PATCH is a merge
 // patch: an absent field stays, null clears it. The ETag is the token's
 // version, which every write moves (last_used_at and status change

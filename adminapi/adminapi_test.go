@@ -221,7 +221,7 @@ func TestExpiredIsFrozen(t *testing.T) {
 func TestExpiring(t *testing.T) {
 	e := newEnv(t)
 	soon := e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "soon", "lifetime": "3mo"})["id"].(string)
-	e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "later", "lifetime": "12mo"})
+	e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "later", "lifetime": "12 months"})
 	revoked := e.create("bob", "/orgs/org_b/apitokens", map[string]any{"name": "revoked", "lifetime": "3mo"})["id"].(string)
 	require.Equal(t, http.StatusOK, e.do(req{method: "POST", path: "/orgs/org_b/apitokens/" + revoked + "/revoke", as: "bob"}).Code)
 	e.clock.Advance(80 * 24 * time.Hour)

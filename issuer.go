@@ -20,6 +20,7 @@ import (
 type Issuer struct {
 	store Store
 	pol   *policy
+	src   Policy // the policy as given (a deep copy), for Policy
 	hash  *hasher
 	seal  *sealer // nil without seal keys
 	cfg   issuerConfig
@@ -44,7 +45,7 @@ func NewIssuer(store Store, policy Policy, opts ...IssuerOption) (*Issuer, error
 	if err != nil {
 		return nil, err
 	}
-	is := &Issuer{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg}
+	is := &Issuer{store: store, pol: pol, src: policy.Clone(), hash: newHasher(cfg.hashKeys), cfg: cfg}
 	if len(cfg.sealKeys) > 0 {
 		if is.seal, err = newSealer(cfg.sealKeys, cfg.rand); err != nil {
 			return nil, fmt.Errorf("apitoken: NewIssuer: WithSealKeys: %w", err)
@@ -213,6 +214,10 @@ func (is *Issuer) All(ctx context.Context, f Filter) iter.Seq2[*Token, error] {
 		}
 	}
 }
+
+// Policy returns a copy of the policy the Issuer was built with (for a
+// form that offers its lifetimes and roles, or for [Policy.Status]).
+func (is *Issuer) Policy() Policy { return is.src.Clone() }
 
 // Expiring returns the live tokens matching f (neither revoked nor
 // expired at now) whose expiry under the current policy falls before

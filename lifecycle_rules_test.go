@@ -397,3 +397,18 @@ func TestPolicyStatus(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, apitoken.StatusRevoked, loose.Status(got, now))
 }
+
+func TestIssuerPolicyIsACopy(t *testing.T) {
+	pol := testPolicy()
+	iss, err := apitoken.NewIssuer(memstore.New(), pol)
+	require.NoError(t, err)
+	got := iss.Policy()
+	assert.Equal(t, pol, got)
+	got.Roles["observer"].Grants["devices"] = apitoken.AccessFull
+	got.IPFilters["office"][0] = "0.0.0.0/0"
+	pol.Roles["observer"].Grants["billing"] = apitoken.AccessFull // the caller's own map, after NewIssuer
+	again := iss.Policy()
+	assert.Equal(t, apitoken.AccessRead, again.Roles["observer"].Grants["devices"])
+	assert.Equal(t, "10.0.0.0/8", again.IPFilters["office"][0])
+	assert.NotContains(t, again.Roles["observer"].Grants, "billing")
+}

@@ -108,6 +108,28 @@ type policy struct {
 	roleLimits      map[string]Limit
 }
 
+// Clone returns a deep copy of p: its slices and maps are new.
+func (p Policy) Clone() Policy {
+	p.AllowedLifetimes = slices.Clone(p.AllowedLifetimes)
+	if p.IPFilters != nil {
+		filters := make(map[string][]string, len(p.IPFilters))
+		for k, v := range p.IPFilters {
+			filters[k] = slices.Clone(v)
+		}
+		p.IPFilters = filters
+	}
+	if p.Roles != nil {
+		roles := make(map[string]Role, len(p.Roles))
+		for k, r := range p.Roles {
+			r.Grants = maps.Clone(r.Grants)
+			roles[k] = r
+		}
+		p.Roles = roles
+	}
+	p.DefaultRoles = slices.Clone(p.DefaultRoles)
+	return p
+}
+
 // Validate reports whether p is a valid policy, as the constructors do.
 func (p Policy) Validate() error {
 	_, err := p.compile()

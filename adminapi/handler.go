@@ -59,7 +59,8 @@ type Handler struct {
 	cfg       config
 	mux       *http.ServeMux
 	routes    []Route
-	h         http.Handler // mux behind cross-origin protection
+	h         http.Handler    // mux behind cross-origin protection
+	issPolicy apitoken.Policy // the Issuer's, for statuses without WithPolicy
 }
 
 // A Route is one method and path pattern the handler serves, relative to
@@ -99,15 +100,16 @@ func WithChallenge(challenge string) Option {
 // WithPolicy gives the handler the Policy the Issuer was built with,
 // for GET /policy (which lifetimes, roles and IP filter names a form may
 // offer) and for the status of tokens whose expiry the policy shortens
-// (MaxLifetime, RequireExpiry). Without it GET /policy answers 404 and a
-// status counts the token's own expiry only. The policy is copied.
+// (MaxLifetime, RequireExpiry). Without it GET /policy answers 404 (the
+// policy is published only by choice) and statuses follow the Issuer's
+// policy ([apitoken.Issuer.Policy]). The policy is copied.
 func WithPolicy(p apitoken.Policy) Option {
 	return func(c *config) {
 		if err := p.Validate(); err != nil {
 			c.optionErr = errors.Join(c.optionErr, err)
 			return
 		}
-		cp := copyPolicy(p)
+		cp := p.Clone()
 		c.policy = &cp
 	}
 }
@@ -198,7 +200,7 @@ func New(iss *apitoken.Issuer, authorize func(*http.Request) (*Manager, error), 
 				Detail: "Cross-origin state-changing requests are not allowed."})
 		}))
 	}
-	h := &Handler{iss: iss, authorize: authorize, cfg: cfg, mux: http.NewServeMux()}
+	h := &Handler{iss: iss, authorize: authorize, cfg: cfg, mux: http.NewServeMux(), issPolicy: iss.Policy()}
 	h.register()
 	h.h = cfg.cop.Handler(h.mux)
 	return h, nil
@@ -216,23 +218,3 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // copyPolicy copies the slices and maps of p the handler reads.
-func copyPolicy(p apitoken.Policy) apitoken.Policy {
-	p.AllowedLifetimes = append([]apitoken.Lifetime(nil), p.AllowedLifetimes...)
-	filters := make(map[string][]string, len(p.IPFilters))
-	for k, v := range p.IPFilters {
-		filters[k] = append([]string(nil), v...)
-	}
-	p.IPFilters = filters
-	roles := make(map[string]apitoken.Role, len(p.Roles))
-	for k, v := range p.Roles {
-		g := make(apitoken.Grants, len(v.Grants))
-		for api, a := range v.Grants {
-			g[api] = a
-		}
-		v.Grants = g
-		roles[k] = v
-	}
-	p.Roles = roles
-	p.DefaultRoles = append([]string(nil), p.DefaultRoles...)
-	return p
-}

@@ -142,14 +142,13 @@ func (h *Handler) show(t *apitoken.Token) tokenJSON {
 }
 
 // status returns t's status at now under the policy given with
-// WithPolicy (its MaxLifetime and RequireExpiry can end a token before its
-// own expiry), or under the token's own expiry without one.
+// WithPolicy, or else the Issuer's (its MaxLifetime and RequireExpiry can
+// end a token before its own expiry).
 func (h *Handler) status(t *apitoken.Token, now time.Time) apitoken.Status {
-	var p apitoken.Policy
 	if h.cfg.policy != nil {
-		p = *h.cfg.policy
+		return h.cfg.policy.Status(t, now)
 	}
-	return p.Status(t, now)
+	return h.issPolicy.Status(t, now)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any, noStore bool) {

@@ -183,6 +183,20 @@ func reopenSQLite(t *testing.T, db *sql.DB) *sql.DB {
 	return other
 }
 
+// rawSQL returns what a test needs to write rows by hand into the tables of
+// a store made by bare: the tokens and hashes tables, placeholder i, and
+// an instant's column value.
+func rawSQL(d sqlstore.Dialect, ns string) (tokens, hashes string, ph func(int) string, instant func(time.Time) any) {
+	tokens, hashes, ph = `"`+ns+`_tokens"`, `"`+ns+`_hashes"`, func(i int) string { return "?" + strconv.Itoa(i) }
+	instant = func(at time.Time) any { return at.UnixMicro() }
+	if d == sqlstore.Postgres {
+		tokens, hashes = ns+"."+sqlstore.DefaultTablePrefix+"tokens", ns+"."+sqlstore.DefaultTablePrefix+"hashes"
+		ph = func(i int) string { return "$" + strconv.Itoa(i) }
+		instant = func(at time.Time) any { return at }
+	}
+	return tokens, hashes, ph, instant
+}
+
 // TestMigrateFromVersion1 writes rows in the version 1 layout (no
 // issued_at, the owner index without the kind), migrates, and checks that
 // the rows read back with IssuedAt backfilled from CreatedAt, that owners
@@ -204,18 +218,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 			}
 			wantVersion(t, s, 1)
 
-			tokens, hashes, ph := `"`+ns+`_tokens"`, `"`+ns+`_hashes"`, func(i int) string { return "?" + strconv.Itoa(i) }
-			if d == sqlstore.Postgres {
-				tokens, hashes = ns+"."+sqlstore.DefaultTablePrefix+"tokens", ns+"."+sqlstore.DefaultTablePrefix+"hashes"
-				ph = func(i int) string { return "$" + strconv.Itoa(i) }
-			}
+			tokens, hashes, ph, instant := rawSQL(d, ns)
 			created := time.Date(2025, 3, 4, 5, 6, 7, 890000, time.UTC)
-			instant := func(at time.Time) any {
-				if d == sqlstore.SQLite {
-					return at.UnixMicro()
-				}
-				return at
-			}
 			type row struct {
 				id      string
 				kind    apitoken.Kind

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,17 +48,7 @@ func TestUpgradeKeepsTokensValid(t *testing.T) {
 			s := bare(t, db, d, ns)
 			require.NoError(t, sqlstore.MigrateTo(ctx, s, 1))
 
-			tokens, hashes, ph := `"`+ns+`_tokens"`, `"`+ns+`_hashes"`, func(i int) string { return "?" + strconv.Itoa(i) }
-			if d == sqlstore.Postgres {
-				tokens, hashes = ns+"."+sqlstore.DefaultTablePrefix+"tokens", ns+"."+sqlstore.DefaultTablePrefix+"hashes"
-				ph = func(i int) string { return "$" + strconv.Itoa(i) }
-			}
-			instant := func(at time.Time) any {
-				if d == sqlstore.SQLite {
-					return at.UnixMicro()
-				}
-				return at
-			}
+			tokens, hashes, ph, instant := rawSQL(d, ns)
 			insTok := "INSERT INTO " + tokens + " (id, kind, owner_id, org_id, name, hint, hash, created_at, updated_at, version, attrs) VALUES (" +
 				ph(1) + ", " + ph(2) + ", " + ph(3) + ", " + ph(4) + ", " + ph(5) + ", " + ph(6) + ", " + ph(7) + ", " + ph(8) + ", " + ph(8) + ", 1, " + ph(9) + ")"
 			insHash := "INSERT INTO " + hashes + " (hash, token_id) VALUES (" + ph(1) + ", " + ph(2) + ")"

@@ -1,11 +1,12 @@
 // Command server is a small HTTP API whose one endpoint, GET /devices,
-// needs an API token. Tokens live in a SQLite file (no setup) or, with
-// -postgres, in PostgreSQL. Run it from the repository root:
+// needs an API token, with the admin API (package adminapi) mounted at
+// /api/v1 to manage the tokens. Tokens live in a SQLite file (no setup) or,
+// with -postgres, in PostgreSQL. Run it from the repository root:
 //
 //	go run ./examples/server
 //
-// On first start it issues a demo token and prints it once, with a curl
-// command to try. Flags: -addr, -db, -postgres, and -policy to read the
+// On first start it issues a demo token and a management token and prints
+// them once, with curl commands to try (README.md walks through the rest). Flags: -addr, -db, -postgres, and -policy to read the
 // security policy from a file (examples/server/policy.json is the built-in
 // one).
 package main
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/adminapi"
 	"github.com/apitoken/apitoken/httpauth"
 	"github.com/apitoken/apitoken/stores/sqlstore"
 	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
@@ -51,11 +53,15 @@ func main() {
 	}
 }
 
-// policy: tokens start with "demo_"; the reader role may read devices, 60
+// policy: tokens start with "demo_"; the reader role may read devices, the
+// token-admin role may also manage tokens (the "apitokens" API); 60
 // requests a minute with bursts of 10 (policy.json says the same).
 var policy = apitoken.Policy{
-	Prefix:       "demo",
-	Roles:        map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
+	Prefix: "demo",
+	Roles: map[string]apitoken.Role{
+		"reader":      {Grants: apitoken.Grants{"devices": apitoken.AccessRead}},
+		"token-admin": {Grants: apitoken.Grants{"devices": apitoken.AccessFull, "apitokens": apitoken.AccessFull}},
+	},
 	OrgRateLimit: apitoken.Limit{Rate: apitoken.Per(60, time.Minute), Burst: 10},
 }
 
@@ -95,6 +101,11 @@ func run(ctx context.Context, addr, file, dsn string) error {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"token": p.Hint, "org": p.OrgID, "devices": []string{"sensor-1", "sensor-2"}})
 	})))
+	admin, err := adminAPI(v, iss)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/api/v1/", admin)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	context.AfterFunc(ctx, func() { srv.Shutdown(context.Background()) }) // on ^C or SIGTERM
 	log.Printf("listening on http://%s (tokens in %s)", addr, store)
@@ -127,18 +138,51 @@ func open(ctx context.Context, file, dsn string) (*sqlstore.Store, error) {
 	return store, nil
 }
 
-// demoToken issues a token if the store has none, and prints it: the only
-// time its plaintext is ever shown.
+// adminAPI is the admin API behind the same token middleware as the
+// devices API, for the "apitokens" API: a token with the token-admin role
+// manages the demo org's tokens, and may grant no more than it holds.
+func adminAPI(v *apitoken.Validator, iss *apitoken.Issuer) (http.Handler, error) {
+	auth, err := httpauth.New(v, httpauth.WithAPIName("apitokens"), httpauth.WithRealm("admin"),
+		httpauth.WithObserver(httpauth.SlogObserver(slog.Default())))
+	if err != nil {
+		return nil, err
+	}
+	admin, err := adminapi.New(iss, func(r *http.Request) (*adminapi.Manager, error) {
+		p, ok := httpauth.PrincipalFrom(r.Context())
+		if !ok {
+			return nil, adminapi.ErrUnauthenticated
+		}
+		return &adminapi.Manager{
+			Actor:      "token:" + p.TokenID,
+			Privileges: p,
+			May:        func(s adminapi.Scope) bool { return p.HasRole("token-admin") && s.Owner == apitoken.OrgOwner(org) },
+		}, nil
+	}, adminapi.WithPolicy(policy))
+	if err != nil {
+		return nil, err
+	}
+	return auth.Wrap(http.StripPrefix("/api/v1", admin)), nil
+}
+
+// demoToken issues a reader token and a token-admin token if the store has
+// none, and prints them: the only time their plaintexts are ever shown.
 func demoToken(ctx context.Context, iss *apitoken.Issuer, addr string) error {
 	page, err := iss.List(ctx, apitoken.Filter{Limit: 1})
 	if err != nil || len(page.Tokens) > 0 {
-		return err // issued on an earlier start (delete the database for a new one)
+		return err // issued on an earlier start (delete the database for new ones)
 	}
+	ctx = apitoken.WithActor(ctx, "examples/server")
 	secret, _, err := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: org, Name: "demo", Roles: []string{"reader"}})
+	if err != nil {
+		return err
+	}
+	admin, _, err := iss.Issue(ctx, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: org, Name: "admin", Roles: []string{"token-admin", "reader"}})
 	if err != nil {
 		return err
 	}
 	fmt.Printf("demo token (shown once): %s\n", secret.Reveal())
 	fmt.Printf("try: curl -H 'Authorization: Bearer %s' http://%s/devices\n", secret.Reveal(), addr)
+	fmt.Printf("management token (shown once): %s\n", admin.Reveal())
+	fmt.Printf("try: curl -H 'Authorization: Bearer %s' http://%s/api/v1/orgs/%s/apitokens\n", admin.Reveal(), addr, org)
 	return nil
 }

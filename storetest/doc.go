@@ -34,6 +34,14 @@
 // also check outcomes, but a store that shares memory unsafely is only
 // reliably caught under -race.
 //
+// Model/RandomSequencesMatchTheModel runs [ModelSequences] seeded random
+// sequences of [ModelOperations] operations (create, get, get by hash,
+// update with new, stale or taken values, revoke, revoke all, delete,
+// touch, prune, list, clock advances) against the store and against a
+// reference model of the contract, and compares every result; a failure
+// prints the seed and the sequence up to the failing operation, which
+// reproduces it on an empty store. With -short it runs a tenth of them.
+//
 // Versioning: the suite is versioned by [Version]. A clause that tightens
 // the contract raises it and is listed in the CHANGELOG as a breaking change
 // for store authors. Optional capabilities, when there are any, are tested

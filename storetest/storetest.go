@@ -93,6 +93,7 @@ func groups() []group {
 		{"Prune", pruneClauses()},
 		{"IssuedAt", issuedAtClauses()},
 		{"Concurrent", concurrentClauses()},
+		{"Model", modelClauses()},
 	}
 }
 

@@ -157,7 +157,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 			want = []string{""}
 		}
 		if got := outcome(s.Create(ctx, tok, maxPer)); !slices.Contains(want, got) {
-			return desc, fmt.Errorf("Create = %q, want one of %q", got, want)
+			return desc, fmt.Errorf("store.Create = %q, want one of %q", got, want)
 		}
 		if want[0] == "" {
 			m.toks[tok.ID] = tok.Clone()
@@ -218,13 +218,13 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 		}
 		given := tok.Version
 		if got := outcome(s.Update(ctx, tok)); got != want {
-			return desc, fmt.Errorf("Update = %q, want %q", got, want)
+			return desc, fmt.Errorf("store.Update = %q, want %q", got, want)
 		}
 		if want != "" {
 			return desc, nil
 		}
 		if tok.Version != given+1 {
-			return desc, fmt.Errorf("Update set t.Version = %d, want %d", tok.Version, given+1)
+			return desc, fmt.Errorf("store.Update set t.Version = %d, want %d", tok.Version, given+1)
 		}
 		next := tok.Clone()
 		if stored.LastUsedAt.After(next.LastUsedAt) {
@@ -242,7 +242,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 			want = "ErrNotFound"
 		}
 		if got := outcome(err); got != want {
-			return "Revoke(" + id + ")", fmt.Errorf("Revoke = %q, want %q", got, want)
+			return "Revoke(" + id + ")", fmt.Errorf("store.Revoke = %q, want %q", got, want)
 		}
 		if w != nil && !w.Revoked() {
 			w.RevokedAt, w.UpdatedAt, w.Version = m.now, m.now, w.Version+1
@@ -261,7 +261,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 		n, err := s.RevokeAll(ctx, o, m.now)
 		desc := fmt.Sprintf("RevokeAll(%s)", o)
 		if err != nil || n != want {
-			return desc, fmt.Errorf("RevokeAll = %d, %v; want %d, nil", n, err, want)
+			return desc, fmt.Errorf("store.RevokeAll = %d, %v; want %d, nil", n, err, want)
 		}
 		return desc, nil
 
@@ -272,7 +272,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 			want = "ErrNotFound"
 		}
 		if got := outcome(s.Delete(ctx, id)); got != want {
-			return "Delete(" + id + ")", fmt.Errorf("Delete = %q, want %q", got, want)
+			return "Delete(" + id + ")", fmt.Errorf("store.Delete = %q, want %q", got, want)
 		}
 		delete(m.toks, id)
 		return "Delete(" + id + ")", nil
@@ -284,7 +284,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 		}
 		desc := fmt.Sprintf("Touch(%d uses)", len(uses))
 		if err := s.Touch(ctx, uses); err != nil {
-			return desc, fmt.Errorf("Touch = %v, want nil", err)
+			return desc, fmt.Errorf("store.Touch = %v, want nil", err)
 		}
 		for _, u := range uses {
 			if w := m.toks[u.ID]; w != nil && u.At.After(w.LastUsedAt) {
@@ -304,7 +304,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 		matching := m.sortedIDs(req.Matches)
 		n, err := s.Prune(ctx, req)
 		if want := min(req.Limit, len(matching)); err != nil || n != want {
-			return desc, fmt.Errorf("Prune = %d, %v; want %d, nil", n, err, want)
+			return desc, fmt.Errorf("store.Prune = %d, %v; want %d, nil", n, err, want)
 		}
 		// Which of the matching tokens went is the store's choice: adopt
 		// it, and check that nothing else went.
@@ -316,7 +316,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 			}
 		}
 		if gone != n {
-			return desc, fmt.Errorf("Prune reported %d deletions, but %d matching tokens are gone", n, gone)
+			return desc, fmt.Errorf("store.Prune reported %d deletions, but %d matching tokens are gone", n, gone)
 		}
 		return desc, nil
 
@@ -333,7 +333,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 		for pages := 0; ; pages++ {
 			p, err := s.List(ctx, f)
 			if err != nil || pages > 100 {
-				return desc, fmt.Errorf("List page %d = %v (after %d pages)", pages, err, pages)
+				return desc, fmt.Errorf("store.List page %d = %v (after %d pages)", pages, err, pages)
 			}
 			for _, tok := range p.Tokens {
 				got = append(got, tok.ID)
@@ -347,7 +347,7 @@ func (m *model) step(ctx context.Context, t *testing.T, s apitoken.Store, r *ran
 			f.Cursor = p.Next
 		}
 		if want := m.sortedIDs(f.Matches); !slices.Equal(got, want) {
-			return desc, fmt.Errorf("List = %v, want %v", got, want)
+			return desc, fmt.Errorf("store.List = %v, want %v", got, want)
 		}
 		return desc, nil
 

@@ -22,10 +22,12 @@ import (
 type Store interface {
 	// Create stores a new token. It fails with ErrConflict if a token with
 	// the same ID exists or if t.Hash (or a nonzero t.PrevHash) equals the
-	// Hash or PrevHash of any stored token. If maxPerOwner > 0 and the owner
-	// (t.Owner(): kind and ID) already has maxPerOwner live tokens (not revoked, and not expired at
-	// t.CreatedAt), it fails with ErrTooManyTokens and stores nothing; the
-	// count and the insert are one atomic step. t.Version is stored as given.
+	// Hash or PrevHash of any stored token. If maxPerOwner > 0 and the
+	// owner (t.Owner(): kind and ID) already has maxPerOwner live tokens
+	// (not revoked, and not expired at t.CreatedAt), it fails with
+	// ErrTooManyTokens and stores nothing; the count and the insert are one
+	// atomic step. When both refusals apply, either error may come back.
+	// t.Version is stored as given.
 	Create(ctx context.Context, t *Token, maxPerOwner int) error
 
 	// Get returns the token with the given ID, or ErrNotFound.

@@ -183,6 +183,25 @@ func reopenSQLite(t *testing.T, db *sql.DB) *sql.DB {
 	return other
 }
 
+// atVersion1 returns a new database of dialect d and a store on it in a
+// namespace of its own, migrated to schema version 1 only.
+func atVersion1(t *testing.T, d sqlstore.Dialect) (*sql.DB, *sqlstore.Store, string) {
+	t.Helper()
+	var db *sql.DB
+	if d == sqlstore.SQLite {
+		db, _ = openSQLite(t)
+	} else {
+		db, _ = openPostgres(t)
+	}
+	ns := storetest.Namespace(t)
+	s := bare(t, db, d, ns)
+	if err := sqlstore.MigrateTo(t.Context(), s, 1); err != nil {
+		t.Fatalf("MigrateTo(1): %v", err)
+	}
+	wantVersion(t, s, 1)
+	return db, s, ns
+}
+
 // rawSQL returns what a test needs to write rows by hand into the tables of
 // a store made by bare: the tokens and hashes tables, placeholder i, and
 // an instant's column value.
@@ -205,18 +224,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
 		t.Run(d.String(), func(t *testing.T) {
 			ctx := t.Context()
-			var db *sql.DB
-			if d == sqlstore.SQLite {
-				db, _ = openSQLite(t)
-			} else {
-				db, _ = openPostgres(t)
-			}
-			ns := storetest.Namespace(t)
-			s := bare(t, db, d, ns)
-			if err := sqlstore.MigrateTo(ctx, s, 1); err != nil {
-				t.Fatalf("MigrateTo(1): %v", err)
-			}
-			wantVersion(t, s, 1)
+			db, s, ns := atVersion1(t, d)
 
 			tokens, hashes, ph, instant := rawSQL(d, ns)
 			created := time.Date(2025, 3, 4, 5, 6, 7, 890000, time.UTC)

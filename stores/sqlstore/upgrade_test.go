@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 	"testing"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/memstore"
 	"github.com/apitoken/apitoken/stores/sqlstore"
-	"github.com/apitoken/apitoken/storetest"
 )
 
 // TestUpgradeKeepsTokensValid writes 1,000 issued tokens in the version 1
@@ -38,15 +36,7 @@ func TestUpgradeKeepsTokensValid(t *testing.T) {
 	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
 		t.Run(d.String(), func(t *testing.T) {
 			ctx := t.Context()
-			var db *sql.DB
-			if d == sqlstore.SQLite {
-				db, _ = openSQLite(t)
-			} else {
-				db, _ = openPostgres(t)
-			}
-			ns := storetest.Namespace(t)
-			s := bare(t, db, d, ns)
-			require.NoError(t, sqlstore.MigrateTo(ctx, s, 1))
+			db, s, ns := atVersion1(t, d)
 
 			tokens, hashes, ph, instant := rawSQL(d, ns)
 			insTok := "INSERT INTO " + tokens + " (id, kind, owner_id, org_id, name, hint, hash, created_at, updated_at, version, attrs) VALUES (" +

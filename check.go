@@ -90,21 +90,21 @@ func (is *Issuer) check(t *Token, by *Principal) error {
 func (is *Issuer) checkEscalation(t *Token, p *Principal) error {
 	for _, r := range t.Roles {
 		if !p.HasRole(r) {
-			return policyErr("NoEscalation", fmt.Sprintf("issuer lacks role %q", r))
+			return &PolicyError{Rule: "NoEscalation", Field: "Roles", Detail: fmt.Sprintf("issuer lacks role %q", r)}
 		}
 	}
 	for _, api := range is.pol.apis(t.Roles, t.Grants) {
 		if want := is.pol.access(t.Roles, t.Grants, api); want > p.accessUnder(is.pol, api) {
-			return policyErr("NoEscalation", fmt.Sprintf("issuer lacks %s access to %q", want, api))
+			return &PolicyError{Rule: "NoEscalation", Field: "Grants", Detail: fmt.Sprintf("issuer lacks %s access to %q", want, api)}
 		}
 	}
 	if len(p.Resources) > 0 {
 		if len(t.Resources) == 0 {
-			return policyErr("NoEscalation", "issuer is limited to some resources; so must the token be")
+			return &PolicyError{Rule: "NoEscalation", Field: "Resources", Detail: "issuer is limited to some resources; so must the token be"}
 		}
 		for _, r := range t.Resources {
 			if !p.AllowsResource(r) {
-				return policyErr("NoEscalation", fmt.Sprintf("issuer lacks resource %q", r))
+				return &PolicyError{Rule: "NoEscalation", Field: "Resources", Detail: fmt.Sprintf("issuer lacks resource %q", r)}
 			}
 		}
 	}

@@ -78,6 +78,10 @@ type PolicyError struct {
 	Rule string
 	// Detail says what was wrong, in words safe to show the caller.
 	Detail string
+	// Field names the Spec or Patch field the broken rule concerns when
+	// the rule alone does not ("Roles", "Grants" or "Resources" for
+	// NoEscalation); empty otherwise.
+	Field string
 	err    error // optional further sentinel, e.g. ErrTooManyTokens
 }
 

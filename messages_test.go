@@ -96,3 +96,22 @@ func TestIssuerAll(t *testing.T) {
 		assert.ErrorIs(t, err, apitoken.ErrBadCursor)
 	}
 }
+
+// TestNoEscalationNamesTheField: a UI can point at the field that asked
+// for too much without reading the words.
+func TestNoEscalationNamesTheField(t *testing.T) {
+	e := newEnv(t, testPolicy())
+	by := &apitoken.Principal{Roles: []string{"observer"}, Resources: []string{"site-a"}}
+	for field, spec := range map[string]apitoken.Spec{
+		"Roles":     {Roles: []string{"admin"}, Resources: []string{"site-a"}},
+		"Grants":    {Grants: apitoken.Grants{"billing": apitoken.AccessRead}, Resources: []string{"site-a"}},
+		"Resources": {Roles: []string{"observer"}, Resources: []string{"site-b"}},
+	} {
+		spec.Kind, spec.OrgID, spec.Name, spec.IssuedBy = apitoken.KindOrg, "org_1", "x", by
+		_, _, err := e.iss.Issue(context.Background(), spec)
+		var pe *apitoken.PolicyError
+		require.ErrorAs(t, err, &pe, field)
+		assert.Equal(t, "NoEscalation", pe.Rule)
+		assert.Equal(t, field, pe.Field)
+	}
+}

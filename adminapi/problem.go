@@ -104,15 +104,7 @@ func ruleField(pe *apitoken.PolicyError) string {
 	case "Grace":
 		return "grace"
 	case "NoEscalation":
-		// PolicyError names no field: tell from the detail's words.
-		switch d := pe.Detail; {
-		case strings.Contains(d, "lacks role"):
-			return "roles"
-		case strings.Contains(d, "access to"):
-			return "grants"
-		case strings.Contains(d, "resource"):
-			return "resources"
-		}
+		return strings.ToLower(pe.Field) // Roles, Grants or Resources
 	}
 	return ""
 }

@@ -82,7 +82,7 @@ type PolicyError struct {
 	// the rule alone does not ("Roles", "Grants" or "Resources" for
 	// NoEscalation); empty otherwise.
 	Field string
-	err    error // optional further sentinel, e.g. ErrTooManyTokens
+	err   error // optional further sentinel, e.g. ErrTooManyTokens
 }
 
 // Error returns "apitoken: policy: <rule>: <detail>".

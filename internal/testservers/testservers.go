@@ -17,6 +17,20 @@ const RequireEnv = "APITOKEN_REQUIRE_SERVERS"
 // Required reports whether missing servers fail tests instead of skipping.
 func Required() bool { return os.Getenv(RequireEnv) == "1" }
 
+// LongEnv is the environment variable that turns on the long fault and
+// scale runs (scripts/test --long sets it): the ones that would take the
+// default test run past its time budget.
+const LongEnv = "APITOKEN_LONG"
+
+// Long skips t unless the environment sets APITOKEN_LONG=1; the test then
+// runs at its full size. Use it for runs of a minute or more.
+func Long(t testing.TB) {
+	t.Helper()
+	if os.Getenv(LongEnv) != "1" {
+		t.Skip("long run: set " + LongEnv + "=1 (scripts/test --long) to run it")
+	}
+}
+
 // Unavailable skips t (or fails it, under APITOKEN_REQUIRE_SERVERS=1)
 // because the named server cannot run here.
 func Unavailable(t testing.TB, server, why string) {

@@ -2,6 +2,7 @@ package testservers
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +18,10 @@ import (
 )
 
 // RedisServer is a throwaway redis-server on a free loopback port with its
-// own temporary directory, no persistence (no RDB snapshots, no AOF) and
-// maxmemory-policy noeviction. It is stopped when the test that started it
-// ends. Its methods are safe for concurrent use.
+// own temporary directory and maxmemory-policy noeviction: without
+// persistence (no RDB snapshots, no AOF) from [StartRedis], with an
+// append-only file from [StartRedisWith]. It is stopped when the test that
+// started it ends. Its methods are safe for concurrent use.
 type RedisServer struct {
 	// Addr is the server's "127.0.0.1:port", the same across restarts.
 	Addr string
@@ -43,6 +45,51 @@ const redisReady = 30 * time.Second
 func StartRedis(t testing.TB) *RedisServer {
 	t.Helper()
 	return startRedis(t, t.TempDir(), nil)
+}
+
+// RedisConfig is what [StartRedisWith] changes from [StartRedis]'s server.
+// The zero value changes nothing: no persistence.
+type RedisConfig struct {
+	// AppendOnly turns the append-only file on (appendonly yes), in the
+	// server's temporary directory, which [RedisServer.Kill] and
+	// [RedisServer.Restart] keep: the restarted server loads the file and
+	// comes back with every write it holds. RDB snapshots stay off, so the
+	// file is the only persistence.
+	AppendOnly bool
+	// AppendFsync is the appendfsync policy, "always", "everysec" or "no"
+	// (see Redis's redis.conf); empty is Redis's default, everysec. It
+	// needs AppendOnly.
+	AppendFsync string
+}
+
+// args returns the redis-server arguments for c, which override the
+// defaults that come before them, or an error for an invalid c.
+func (c RedisConfig) args() ([]string, error) {
+	switch c.AppendFsync {
+	case "", "always", "everysec", "no":
+	default:
+		return nil, fmt.Errorf("AppendFsync %q: want always, everysec, no or empty", c.AppendFsync)
+	}
+	if !c.AppendOnly {
+		if c.AppendFsync != "" {
+			return nil, fmt.Errorf("AppendFsync %q without AppendOnly", c.AppendFsync)
+		}
+		return nil, nil
+	}
+	return []string{"--appendonly", "yes", "--appendfsync", cmp.Or(c.AppendFsync, "everysec")}, nil
+}
+
+// StartRedisWith starts a redis-server configured by c for t, as
+// [StartRedis] does. With c.AppendOnly, a write the server acknowledged
+// survives [RedisServer.Kill] and [RedisServer.Restart] as far as
+// c.AppendFsync promises. An invalid c fails t.
+func StartRedisWith(t testing.TB, c RedisConfig) *RedisServer {
+	t.Helper()
+	extra, err := c.args()
+	if err != nil {
+		t.Fatalf("testservers: StartRedisWith: %v", err)
+	}
+	return startRedis(t, t.TempDir(), extra)
 }
 
 // startRedis starts redis-server in dir with extra arguments; a port
@@ -114,9 +161,12 @@ func (s *RedisServer) start() error {
 	}
 }
 
-// Kill stops the server at once with SIGKILL, as a crash would, and waits
-// until it has exited. Its data is lost (there is no persistence). Killing
-// a stopped server does nothing.
+// Kill stops the server at once with SIGKILL, as a crash of the process
+// would, and waits until it has exited. Its directory stays: without
+// persistence ([StartRedis]) its data is lost; with an append-only file
+// ([StartRedisWith]) what the server wrote to the file is kept. The
+// operating system does not crash, so what was written but not yet
+// fsynced is kept too. Killing a stopped server does nothing.
 func (s *RedisServer) Kill(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
@@ -129,8 +179,10 @@ func (s *RedisServer) Kill(t testing.TB) {
 	s.cmd = nil
 }
 
-// Restart starts a killed server again on the same address, empty, and
-// returns once it answers PING. Restarting a running server kills it first.
+// Restart starts a killed server again on the same address and directory,
+// and returns once it answers PING: empty without persistence, with the
+// append-only file loaded otherwise. Restarting a running server kills it
+// first.
 func (s *RedisServer) Restart(t testing.TB) {
 	t.Helper()
 	s.Kill(t)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/sqlstore"
@@ -28,9 +31,10 @@ import (
 // test run: "sqlite <path>" or "postgres <schema> <dsn>".
 const childEnv = "APITOKEN_SQLSTORE_CRASH_CHILD"
 
-// crashChild creates and revokes tokens until it is killed, and writes a
-// line to stdout after each operation returned: "created <id>" or
-// "revoked <id>". It returns only on error.
+// crashChild creates, revokes and regenerates tokens until it is killed,
+// and writes a line to stdout after each operation returned: "created
+// <id>", "revoked <id>" or "regenerated <id> <old hash> <new hash>" (hex).
+// It returns only on error.
 func crashChild(mode string) int {
 	fail := func(err error) int {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
@@ -57,6 +61,10 @@ func crashChild(mode string) int {
 	if err != nil {
 		return fail(err)
 	}
+	iss, err := apitoken.NewIssuer(s, crashPolicy)
+	if err != nil {
+		return fail(err)
+	}
 	now := time.Now().UTC()
 	for i := 0; ; i++ {
 		tok := crashToken(now)
@@ -66,13 +74,26 @@ func crashChild(mode string) int {
 		// One write(2) per line: a line that reached the parent is an
 		// acknowledged operation.
 		os.Stdout.WriteString("created " + tok.ID + "\n")
-		if i%2 == 1 {
+		switch i % 3 {
+		case 1:
 			if err := s.Revoke(ctx, tok.ID, now); err != nil {
 				return fail(err)
 			}
 			os.Stdout.WriteString("revoked " + tok.ID + "\n")
+		case 2:
+			_, regen, err := iss.Regenerate(ctx, tok.ID, apitoken.NoExpiry) // no grace: the old secret stops at once
+			if err != nil {
+				return fail(err)
+			}
+			os.Stdout.WriteString("regenerated " + tok.ID + " " + hex.EncodeToString(tok.Hash[:]) + " " + hex.EncodeToString(regen.Hash[:]) + "\n")
 		}
 	}
+}
+
+// crashPolicy is the policy the crash child regenerates under.
+var crashPolicy = apitoken.Policy{
+	Prefix: "crash",
+	Roles:  map[string]apitoken.Role{"reader": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}}},
 }
 
 func crashToken(now time.Time) *apitoken.Token {
@@ -84,41 +105,40 @@ func crashToken(now time.Time) *apitoken.Token {
 	}
 }
 
-// TestCrash kills a child process that creates and revokes tokens with
-// SIGKILL at random points, 20 times per dialect, and checks after each
-// kill that the database opens cleanly, every Create the child saw return
-// is stored, and every Revoke it saw return is still in effect.
+// TestCrash kills a child process that creates, revokes and regenerates
+// tokens with SIGKILL at random points, 50 times per dialect (about 1 s
+// each), and checks after each kill that the database opens
+// cleanly (PRAGMA integrity_check = ok on SQLite), every Create, Revoke and
+// Regenerate the child saw return is in effect (a regenerated token is
+// found by its new hash and no longer by its old one), and every token is
+// wholly present or wholly absent (its row decodes, and its hash rows are
+// exactly its Hash and PrevHash).
 func TestCrash(t *testing.T) {
-	const rounds = 20
+	const rounds = 50
 	t.Run("SQLite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "crash.db")
 		db, err := sqlite.OpenDB(t.Context(), path)
-		if err != nil {
-			t.Fatalf("sqlite.OpenDB: %v", err)
-		}
-		if _, err := newStoreNoCleanup(t, db, sqlstore.SQLite); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "sqlite.OpenDB")
+		_, err = newStoreNoCleanup(t, db, sqlstore.SQLite)
+		require.NoError(t, err)
 		db.Close()
-		acks := 0
-		defer func() { t.Logf("%d rounds, %d acknowledged operations", rounds, acks) }()
+		var total crashAcks
+		start := time.Now()
+		defer func() { t.Logf("%d rounds in %v: %s", rounds, time.Since(start).Round(time.Millisecond), total) }()
 		for round := range rounds {
-			created, revoked := runCrashChild(t, "sqlite "+path)
-			acks += len(created) + len(revoked)
+			acks := runCrashChild(t, "sqlite "+path)
+			total.add(acks)
 			// Reopen, as a restarted program would, and check the file.
 			db, err := sqlite.OpenDB(t.Context(), path)
-			if err != nil {
-				t.Fatalf("round %d: sqlite.OpenDB after SIGKILL: %v", round, err)
-			}
+			require.NoError(t, err, "round %d: sqlite.OpenDB after SIGKILL", round)
 			var check string
-			if err := db.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-				t.Fatalf("round %d: PRAGMA integrity_check after SIGKILL = %q, %v; want ok", round, check, err)
-			}
+			err = db.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&check)
+			require.NoError(t, err, "round %d: PRAGMA integrity_check after SIGKILL", round)
+			require.Equal(t, "ok", check, "round %d: PRAGMA integrity_check after SIGKILL", round)
 			s, err := newStoreNoCleanup(t, db, sqlstore.SQLite)
-			if err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
-			checkAcknowledged(t, round, s, created, revoked)
+			require.NoError(t, err, "round %d", round)
+			checkAcknowledged(t, round, s, acks)
+			checkWhole(t, round, s, db, `"`+sqlstore.DefaultTablePrefix+`tokens"`, `"`+sqlstore.DefaultTablePrefix+`hashes"`)
 			s.Close(t.Context())
 			db.Close()
 		}
@@ -127,14 +147,40 @@ func TestCrash(t *testing.T) {
 		db, dsn := openPostgres(t)
 		schema := storetest.Namespace(t)
 		s := newStore(t, db, sqlstore.Postgres, sqlstore.WithSchema(schema))
-		acks := 0
-		defer func() { t.Logf("%d rounds, %d acknowledged operations", rounds, acks) }()
+		var total crashAcks
+		start := time.Now()
+		defer func() { t.Logf("%d rounds in %v: %s", rounds, time.Since(start).Round(time.Millisecond), total) }()
 		for round := range rounds {
-			created, revoked := runCrashChild(t, "postgres "+schema+" "+dsn)
-			acks += len(created) + len(revoked)
-			checkAcknowledged(t, round, s, created, revoked)
+			acks := runCrashChild(t, "postgres "+schema+" "+dsn)
+			total.add(acks)
+			checkAcknowledged(t, round, s, acks)
+			checkWhole(t, round, s, db, schema+"."+sqlstore.DefaultTablePrefix+"tokens", schema+"."+sqlstore.DefaultTablePrefix+"hashes")
 		}
 	})
+}
+
+// crashAcks is what a crash child acknowledged before it was killed.
+type crashAcks struct {
+	created, revoked []string
+	regenerated      []regeneration
+}
+
+// regeneration is one acknowledged Regenerate: the token's hash before
+// and after.
+type regeneration struct {
+	id       string
+	old, new apitoken.Hash
+}
+
+func (a *crashAcks) add(b crashAcks) {
+	a.created = append(a.created, b.created...)
+	a.revoked = append(a.revoked, b.revoked...)
+	a.regenerated = append(a.regenerated, b.regenerated...)
+}
+
+func (a crashAcks) String() string {
+	return fmt.Sprintf("%d acknowledged operations (%d creates, %d revokes, %d regenerates)",
+		len(a.created)+len(a.revoked)+len(a.regenerated), len(a.created), len(a.revoked), len(a.regenerated))
 }
 
 // newStoreNoCleanup returns a migrated store the caller closes.
@@ -150,22 +196,17 @@ func newStoreNoCleanup(t *testing.T, db *sql.DB, d sqlstore.Dialect) (*sqlstore.
 }
 
 // runCrashChild starts a crash child, kills it with SIGKILL after a random
-// number (0 to 24) of acknowledged operations, and returns the IDs it
-// acknowledged creating and revoking, including those it wrote between the
-// decision and the kill.
-func runCrashChild(t *testing.T, mode string) (created, revoked []string) {
+// number (0 to 24) of acknowledged operations, and returns what it
+// acknowledged, including what it wrote between the decision and the kill.
+func runCrashChild(t *testing.T, mode string) crashAcks {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start crash child: %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start(), "start crash child")
 	killAfter := mrand.IntN(25)
 	lines := bufio.NewScanner(out)
 	killed := false
@@ -178,14 +219,21 @@ func runCrashChild(t *testing.T, mode string) (created, revoked []string) {
 	if killAfter == 0 {
 		kill()
 	}
+	var acks crashAcks
 	n := 0
 	for lines.Scan() {
-		op, id, _ := strings.Cut(lines.Text(), " ")
-		switch op {
-		case "created":
-			created = append(created, id)
-		case "revoked":
-			revoked = append(revoked, id)
+		f := strings.Fields(lines.Text())
+		switch {
+		case len(f) == 2 && f[0] == "created":
+			acks.created = append(acks.created, f[1])
+		case len(f) == 2 && f[0] == "revoked":
+			acks.revoked = append(acks.revoked, f[1])
+		case len(f) == 4 && f[0] == "regenerated":
+			r := regeneration{id: f[1]}
+			if !decodeHash(&r.old, f[2]) || !decodeHash(&r.new, f[3]) {
+				t.Errorf("crash child wrote %q", lines.Text())
+			}
+			acks.regenerated = append(acks.regenerated, r)
 		default:
 			t.Errorf("crash child wrote %q", lines.Text())
 		}
@@ -195,25 +243,73 @@ func runCrashChild(t *testing.T, mode string) (created, revoked []string) {
 	}
 	kill()
 	err = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("crash child ended with %v, want killed by SIGKILL", err)
-	}
-	return created, revoked
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, "crash child ended with %v, want killed by SIGKILL", err)
+	return acks
 }
 
-// checkAcknowledged checks that every created ID is stored and every
-// revoked ID is revoked.
-func checkAcknowledged(t *testing.T, round int, s *sqlstore.Store, created, revoked []string) {
+func decodeHash(h *apitoken.Hash, s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && copy(h[:], b) == len(h) && len(b) == len(h)
+}
+
+// checkAcknowledged checks that every created ID is stored, every revoked
+// ID is revoked, and every regenerated token is found by its new hash and
+// not by its old one.
+func checkAcknowledged(t *testing.T, round int, s *sqlstore.Store, acks crashAcks) {
 	t.Helper()
-	for _, id := range created {
-		if _, err := s.Get(t.Context(), id); err != nil {
-			t.Errorf("round %d: Get(token whose Create returned before SIGKILL) error = %v, want nil", round, err)
+	ctx := t.Context()
+	for _, id := range acks.created {
+		_, err := s.Get(ctx, id)
+		assert.NoError(t, err, "round %d: Get(token whose Create returned before SIGKILL)", round)
+	}
+	for _, id := range acks.revoked {
+		tok, err := s.Get(ctx, id)
+		if assert.NoError(t, err, "round %d: Get(token whose Revoke returned before SIGKILL)", round) {
+			assert.True(t, tok.Revoked(), "round %d: token whose Revoke returned before SIGKILL is not revoked", round)
 		}
 	}
-	for _, id := range revoked {
-		tok, err := s.Get(t.Context(), id)
-		if err != nil || !tok.Revoked() {
-			t.Errorf("round %d: Get(token whose Revoke returned before SIGKILL) = revoked %v, error %v; want revoked", round, err == nil && tok.Revoked(), err)
+	for _, r := range acks.regenerated {
+		tok, err := s.Get(ctx, r.id)
+		if !assert.NoError(t, err, "round %d: Get(token whose Regenerate returned before SIGKILL)", round) {
+			continue
 		}
+		assert.Equal(t, r.new, tok.Hash, "round %d: Hash of a token whose Regenerate returned before SIGKILL", round)
+		assert.True(t, tok.PrevHash.IsZero(), "round %d: PrevHash of a token regenerated without grace = %x, want none", round, tok.PrevHash[:])
+		byNew, err := s.GetByHash(ctx, r.new)
+		if assert.NoError(t, err, "round %d: GetByHash(new hash of a Regenerate that returned)", round) {
+			assert.Equal(t, r.id, byNew.ID, "round %d: GetByHash(new hash of a Regenerate that returned)", round)
+		}
+		_, err = s.GetByHash(ctx, r.old)
+		assert.ErrorIs(t, err, apitoken.ErrNotFound, "round %d: GetByHash(old hash of a Regenerate that returned, no grace)", round)
 	}
+}
+
+// checkWhole checks that every token is wholly present or absent: List
+// reads back as many tokens as the tokens table has rows, every token row
+// has the hash row of its hash, and every hash row is its token's Hash or
+// PrevHash.
+func checkWhole(t *testing.T, round int, s *sqlstore.Store, db *sql.DB, tokens, hashes string) {
+	t.Helper()
+	ctx := t.Context()
+	listed := 0
+	f := apitoken.Filter{Limit: apitoken.MaxPageSize}
+	for {
+		p, err := s.List(ctx, f)
+		require.NoError(t, err, "round %d: List after SIGKILL", round)
+		listed += len(p.Tokens)
+		if p.Next == "" {
+			break
+		}
+		f.Cursor = p.Next
+	}
+	var rows, noHash, strayHash int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM "+tokens).Scan(&rows))
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM "+tokens+" t WHERE NOT EXISTS "+
+		"(SELECT 1 FROM "+hashes+" h WHERE h.hash = t.hash AND h.token_id = t.id)").Scan(&noHash))
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM "+hashes+" h WHERE NOT EXISTS "+
+		"(SELECT 1 FROM "+tokens+" t WHERE t.id = h.token_id AND (t.hash = h.hash OR t.prev_hash = h.hash))").Scan(&strayHash))
+	assert.Equal(t, rows, listed, "round %d: tokens List reads back vs rows in the tokens table", round)
+	assert.Zero(t, noHash, "round %d: token rows without the hash row of their hash", round)
+	assert.Zero(t, strayHash, "round %d: hash rows that are not their token's Hash or PrevHash", round)
 }

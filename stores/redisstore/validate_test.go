@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/internal/testservers"
@@ -182,22 +184,26 @@ func unknownToken(t testing.TB) string {
 	return tok
 }
 
-// TestReplicas runs three Validators with separate clients and separate
-// Stores on one Redis, as three replicas of an application would.
+// TestReplicas runs four Validators, each with its own go-redis client
+// and its own Store on one Redis, as four replicas of an application would.
+//
+// (a) The limit is exact across them: 8 goroutines per Validator validate
+// one org token for 10 s, and at the same time (on the same replicas) two
+// tokens of one user for 10 s. Under a limit of burst 5 and 2 a second,
+// each budget allows burst + ⌊rate·elapsed⌋ ± 1 requests (about 25), so a
+// replica that charged a budget twice, or one that charged it on a clock
+// of its own, would show.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
 	srv := testservers.StartRedis(t)
 	ns := storetest.Namespace(t)
-	const n, burst = 20, 5
-	limit := apitoken.Limit{Rate: apitoken.Per(n, time.Hour), Burst: burst}
+	limit := apitoken.Limit{Rate: 2, Burst: 5}
 	pol := apitoken.Policy{Prefix: prefix, OrgRateLimit: limit, UserRateLimit: limit}
 	var stores []*redisstore.Store
 	var vals []*apitoken.Validator
-	for range 3 {
+	for range 4 {
 		s, err := redisstore.New(t.Context(), singleClient(t, srv), redisstore.WithKeyPrefix(ns))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		stores = append(stores, s)
 		vals = append(vals, newValidator(t, s, pol, apitoken.WithLimiter(s)))
 	}
@@ -205,43 +211,27 @@ func TestReplicas(t *testing.T) {
 	user1, _ := issue(t, stores[1], pol, apitoken.Spec{Kind: apitoken.KindUser, OwnerID: "user_7"})
 	user2, _ := issue(t, stores[2], pol, apitoken.Spec{Kind: apitoken.KindUser, OwnerID: "user_7"})
 
-	// (a) The limit holds across the three: an org token's budget, and a
-	// user's budget shared by two tokens.
-	for _, budget := range []struct {
+	budgets := []struct {
 		name   string
 		tokens []string
-	}{{"org token", []string{orgTok}}, {"user_7's two tokens", []string{user1, user2}}} {
-		var allowed, limited atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		for w := range 12 {
-			v := vals[w%3]
-			tok := budget.tokens[w%len(budget.tokens)]
-			wg.Go(func() {
-				for range 40 {
-					_, err := v.Validate(t.Context(), tok, req)
-					var rl *apitoken.RateLimitError
-					switch {
-					case err == nil:
-						allowed.Add(1)
-					case errors.As(err, &rl) && rl.RetryAfter() > 0:
-						limited.Add(1)
-					default:
-						t.Errorf("Validate(%s) error = %v, want nil or a RateLimitError with a RetryAfter", budget.name, err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		// Exact: the burst, plus what the rate refilled while the requests
-		// ran, plus one for a refill that lands mid-run.
-		refilled := int64(float64(limit.Rate) * time.Since(start).Seconds())
-		if got, most := allowed.Load(), burst+refilled+1; got > most || got < burst {
-			t.Errorf("%s: %d of %d requests across 3 Validators allowed, want between %d (the burst) and %d (burst + rate × elapsed + 1)",
-				budget.name, got, 12*40, burst, most)
-		}
-		t.Logf("%s: %d allowed, %d limited across 3 Validators (limit %d/h, burst %d)", budget.name, allowed.Load(), limited.Load(), n, burst)
+	}{{"org token", []string{orgTok}}, {"user_7's two tokens", []string{user1, user2}}}
+	// 10 s and half an interval, so that no refill is due within a
+	// quarter-interval of the run's start or end.
+	run := 10*time.Second + time.Duration(float64(time.Second)/float64(limit.Rate)/2)
+	loads := make([]load, len(budgets))
+	var wg sync.WaitGroup
+	for i, b := range budgets {
+		wg.Go(func() { loads[i] = hammer(t, vals, b.tokens, 8, run) })
+	}
+	wg.Wait()
+	for i, b := range budgets {
+		l := loads[i]
+		lo, hi := exact(limit, l.elapsed)
+		t.Logf("%s: %d allowed, %d limited across 4 Validators × 8 goroutines in %v (burst %d, %g/s): want %d..%d",
+			b.name, l.allowed, l.limited, l.elapsed.Round(time.Millisecond), limit.Burst, float64(limit.Rate), lo, hi)
+		assert.LessOrEqual(t, l.allowed, hi, "%s: allowed, want ≤ burst + rate·elapsed + 1", b.name)
+		assert.GreaterOrEqual(t, l.allowed, lo, "%s: allowed, want ≥ burst + ⌊rate·elapsed⌋ − 1", b.name)
+		assert.Positive(t, l.limited, "%s: limited", b.name)
 	}
 
 	// (b) Once Revoke returns on one instance, none validates the token.

@@ -34,11 +34,15 @@ const childEnv = "APITOKEN_SQLSTORE_CRASH_CHILD"
 // crashChild creates, revokes and regenerates tokens until it is killed,
 // and writes a line to stdout after each operation returned: "created
 // <id>", "revoked <id>" or "regenerated <id> <old hash> <new hash>" (hex).
-// It returns only on error.
+// It returns only on error. A mode starting "migrate " makes it a
+// migrating child instead (see migrateChild).
 func crashChild(mode string) int {
 	fail := func(err error) int {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		return 2
+	}
+	if rest, ok := strings.CutPrefix(mode, "migrate "); ok {
+		return migrateChild(rest)
 	}
 	ctx := context.Background()
 	dialect, rest, _ := strings.Cut(mode, " ")

@@ -107,9 +107,10 @@ func (l Lifetime) String() string {
 	return "default"
 }
 
-// words returns l as people write it, for messages: "6 months", "90 days",
-// "15 minutes", "1 hour", "36h30m0s", "no expiry" or "the default".
-func (l Lifetime) words() string {
+// Words returns l as people write it, for messages and forms: "6 months",
+// "90 days", "15 minutes", "1 hour", "36h30m0s", "no expiry" or "the
+// default".
+func (l Lifetime) Words() string {
 	unit := func(n int64, one string) string {
 		if n == 1 {
 			return "1 " + one
@@ -271,16 +272,16 @@ func (c *policy) checkLifetime(l Lifetime, now, issued time.Time) error {
 	if len(c.allowed) > 0 && !slices.Contains(c.allowed, l) {
 		names := make([]string, len(c.allowed))
 		for i, a := range c.allowed {
-			names[i] = a.words()
+			names[i] = a.Words()
 		}
-		return policyErr("AllowedLifetimes", "a lifetime of "+l.words()+" is not one of "+strings.Join(names, ", "))
+		return policyErr("AllowedLifetimes", "a lifetime of "+l.Words()+" is not one of "+strings.Join(names, ", "))
 	}
 	if c.maxLifetime.Expires() && l.Expires() && l.ExpiresAt(now).After(c.maxLifetime.ExpiresAt(issued)) {
 		if now.Equal(issued) {
-			return policyErr("MaxLifetime", "a lifetime of "+l.words()+" exceeds the maximum of "+c.maxLifetime.words())
+			return policyErr("MaxLifetime", "a lifetime of "+l.Words()+" exceeds the maximum of "+c.maxLifetime.Words())
 		}
-		return policyErr("MaxLifetime", "a lifetime of "+l.words()+" from now would end more than "+
-			c.maxLifetime.words()+" after the secret was issued (regenerate the token for a new secret)")
+		return policyErr("MaxLifetime", "a lifetime of "+l.Words()+" from now would end more than "+
+			c.maxLifetime.Words()+" after the secret was issued (regenerate the token for a new secret)")
 	}
 	return nil
 }

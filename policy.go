@@ -196,11 +196,11 @@ func (p Policy) compile() (*policy, error) {
 		}
 	}
 	if err := c.checkEverywhen(c.defaultLifetime); err != nil {
-		return nil, policyErr("DefaultLifetime", c.defaultLifetime.words()+" breaks "+ruleOf(err))
+		return nil, policyErr("DefaultLifetime", c.defaultLifetime.Words()+" breaks "+ruleOf(err))
 	}
 	for _, l := range c.allowed {
 		if err := c.checkEverywhen(l); err != nil {
-			return nil, policyErr("AllowedLifetimes", "the entry "+l.words()+" breaks "+ruleOf(err))
+			return nil, policyErr("AllowedLifetimes", "the entry "+l.Words()+" breaks "+ruleOf(err))
 		}
 	}
 	for name, cidrs := range p.IPFilters {

@@ -47,7 +47,7 @@ func issuerProblem(err error, ifMatch bool) *problem {
 	switch {
 	case errors.As(err, &pe):
 		return &problem{Status: http.StatusUnprocessableEntity, Code: "policy", Rule: pe.Rule,
-			Field: ruleField(pe), Detail: pe.Detail}
+			Field: PolicyField(pe), Detail: pe.Detail}
 	case errors.Is(err, apitoken.ErrNotFound):
 		return notFound()
 	case errors.Is(err, apitoken.ErrExpired):
@@ -78,8 +78,13 @@ func notFound() *problem {
 	return &problem{Status: http.StatusNotFound, Code: "not_found", Detail: "No such token in this scope."}
 }
 
-// ruleField names the request field a policy rule concerns, or "".
-func ruleField(pe *apitoken.PolicyError) string {
+// PolicyField names the request field a policy violation concerns, as this
+// API's bodies spell it ("name", "description", "roles", "grants",
+// "resources", "metadata", "lifetime", "ip_filter", "ip_filter.prefixes",
+// "rate_limit", "grace"), or "" when no one field is to blame (for
+// example MaxTokensPerOwner). It is the "field" of a policy problem, for a
+// UI that points at the field: package adminui uses it too.
+func PolicyField(pe *apitoken.PolicyError) string {
 	switch pe.Rule {
 	case "Name":
 		return "name"

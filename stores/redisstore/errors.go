@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/apitoken/apitoken"
 )
 
 var (
@@ -23,7 +25,46 @@ var (
 	// is then in effect on the primary but may be lost by a crash or a
 	// failover; repeating the call is safe (see WithDurableRevoke).
 	ErrNotDurable = errors.New("redisstore: write not confirmed durable")
+
+	// ErrOutOfMemory is returned (wrapped: match it with errors.Is) by a
+	// write the server refused because it has reached maxmemory under the
+	// noeviction policy New requires: Create, Update, Touch (last-used
+	// times) and Prune's re-scoring. The error also matches
+	// [apitoken.ErrStoreUnavailable], so generic callers treat it as an
+	// outage (adminapi answers 503). Reads go on: tokens keep validating,
+	// and rate-limit budgets, revocations and deletions are still written
+	// (see [Limiter.Allow] and [Store.Revoke]); the condition ends when
+	// memory is freed or maxmemory raised, with no restart of the
+	// application.
+	ErrOutOfMemory = errors.New("redisstore: server out of memory (maxmemory reached, noeviction)")
 )
+
+// oomError is a write the server refused at maxmemory: it reads
+// "redisstore: <op>: server out of memory (maxmemory reached, noeviction):
+// <the server's reply>" and matches ErrOutOfMemory and
+// apitoken.ErrStoreUnavailable.
+type oomError struct {
+	op  string
+	err error
+}
+
+func (e *oomError) Error() string {
+	return "redisstore: " + e.op + ": " + strings.TrimPrefix(ErrOutOfMemory.Error(), "redisstore: ") + ": " + e.err.Error()
+}
+
+func (e *oomError) Is(target error) bool {
+	return target == ErrOutOfMemory || target == apitoken.ErrStoreUnavailable
+}
+
+func (e *oomError) Unwrap() error { return e.err }
+
+// isOOM reports whether err is the server's refusal of a write at
+// maxmemory ("OOM command not allowed when used memory > 'maxmemory'"),
+// whether a command or a script met it.
+func isOOM(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.Contains(re.Error(), "OOM command not allowed")
+}
 
 // A KeyError reports a key of the Store's namespace that holds the wrong
 // type or data the Store cannot read, such as a corrupt token record. Only
@@ -74,6 +115,9 @@ func (k keys) wrap(op string, err error) error {
 	}
 	if ke, ok := k.badKey(op, err.Error()); ok {
 		return ke
+	}
+	if isOOM(err) {
+		return &oomError{op: op, err: err}
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
 }

@@ -62,6 +62,10 @@ func NewLimiter(ctx context.Context, client redis.UniversalClient, opts ...Optio
 // holds its namespace's slot; after a failover the new primary's clock
 // decides, and a skew between the two shifts budgets by that much. Tests
 // move this clock with [WithTimeOffset], not with [apitoken.WithClock].
+// A server at maxmemory under noeviction still takes the budget's write
+// (the script has the allow-oom flag of Redis 7.0 and later; a budget is
+// one small key), so limits hold and validation goes on while the server
+// refuses Create and other writes with [ErrOutOfMemory].
 //
 // An invalid or zero limit is an error; so is a budget key of the wrong
 // type or holding something other than a timestamp (a [*KeyError]). Any

@@ -321,7 +321,7 @@ return reply(cur, r)
 // fastLookupAllow, run when that fails): same KEYS, ARGV and reply. It
 // either gives the answer fastLookupAllow would have given or names the
 // bad key.
-var scriptLookupAllow = newScript(limitFor + `
+var scriptLookupAllow = newOOMScript(limitFor + `
 if redis.replicate_commands then redis.replicate_commands() end
 local r, key, via = find()
 if not r then return false end
@@ -347,7 +347,7 @@ return out
 
 // scriptAllow (Limiter.Allow): KEYS[1] = rl:<key>, ARGV[2..3] = rate and
 // burst, ARGV[4] = the time offset (µs). Returns the GCRA decision.
-var scriptAllow = newScript(`
+var scriptAllow = newOOMScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
 check_limit(KEYS[1], rate, burst)
@@ -360,7 +360,7 @@ return gcra(KEYS[1], rate, burst, ARGV[4])
 // limiter's clock (Redis server time plus the offset), never below now (a
 // budget back at full is deleted, as one never charged). A budget with no
 // state is left alone. Returns 1 if it gave a request back, else 0.
-var scriptRefund = newScript(`
+var scriptRefund = newOOMScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
 if not check_limit(KEYS[1], rate, burst) then return 0 end
@@ -463,7 +463,7 @@ end
 // half-written record or budget, a stale alias) makes it fail before it
 // writes anything; the Store then runs scriptLookupAllow, which names the
 // bad key or gives the answer.
-var fastLookupAllow = redis.NewScript(fastTake + limitFor + `
+var fastLookupAllow = redis.NewScript(allowOOM + fastTake + limitFor + `
 if redis.replicate_commands then redis.replicate_commands() end
 local P = ARGV[1]
 local r = redis.call('HMGET', KEYS[1], 'id','k','o','g','c','u','e','l','r','v','p','pe','rl','j','ia','cur')
@@ -495,7 +495,7 @@ return r
 // fastAllow is the hot path of Allow, as fastLookupAllow is of
 // GetByHashAllow; scriptAllow is its diagnosing version. The caller has
 // checked the limit.
-var fastAllow = redis.NewScript(fastTake + `
+var fastAllow = redis.NewScript(allowOOM + fastTake + `
 if redis.replicate_commands then redis.replicate_commands() end
 local a, b, c, d = take(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 if not a then return redis.error_reply('APITOKEN_SLOW') end
@@ -600,7 +600,7 @@ end
 
 // scriptRevoke: KEYS[1] = i:<id>, ARGV[2] = at (µs), ARGV[3] = retention
 // ms. Returns 0 (revoked, or revoked already) or 1 (not found).
-var scriptRevoke = newScript(revokeOne + `
+var scriptRevoke = newOOMScript(revokeOne + `
 if redis.replicate_commands then redis.replicate_commands() end
 local cur = call(KEYS[1], 'GET', KEYS[1])
 if not cur then return 1 end
@@ -616,7 +616,7 @@ return 0
 // Revokes every token of the owner (kind and ID) it can read, and returns
 // {count, bad key errors...}: a bad record does not keep the others from
 // being revoked.
-var scriptRevokeAll = newScript(revokeOne + `
+var scriptRevokeAll = newOOMScript(revokeOne + `
 if redis.replicate_commands then redis.replicate_commands() end
 local n, errs = 0, {}
 adopt(ARGV[4], errs)
@@ -807,6 +807,21 @@ return out
 `)
 
 func newScript(body string) *redis.Script { return redis.NewScript(prelude + body) }
+
+// allowOOM is the first line of the scripts that charge or refund a
+// budget and of those that revoke: the allow-oom flag (Redis 7.0 or
+// later) lets them write when the server has reached maxmemory under
+// noeviction, which refuses every other write that may grow memory.
+// Without it a full server would fail every rate-limited validation closed
+// and refuse to revoke a leaked token. What they add is bounded: a budget
+// write adds at most one small key per budget (and budgets expire), a
+// revocation two fields and an index entry per token. Create, Update,
+// Touch and the rest fail with [ErrOutOfMemory] instead (Delete only
+// frees memory, so Redis lets it run).
+const allowOOM = "#!lua flags=allow-oom\n"
+
+// newOOMScript is newScript for a script flagged allowOOM.
+func newOOMScript(body string) *redis.Script { return redis.NewScript(allowOOM + prelude + body) }
 
 // allScripts lists every script, for preloading.
 var allScripts = []*redis.Script{

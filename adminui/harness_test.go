@@ -103,6 +103,11 @@ func newHost(t *testing.T, pol apitoken.Policy, issOpts ...apitoken.IssuerOption
 	for _, p := range []string{"/devices", "/billing"} {
 		mux.Handle(p, mw.Wrap(api))
 	}
+	// The host's sign-in, for the browser: /login?as=alice&next=/path.
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: r.URL.Query().Get("as"), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.Redirect(w, r, r.URL.Query().Get("next"), http.StatusSeeOther)
+	})
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)
 	return h

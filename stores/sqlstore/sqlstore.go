@@ -116,8 +116,9 @@ type Store struct {
 	// checkMu makes concurrent first calls check once.
 	current atomic.Bool
 	checkMu sync.Mutex
-	// migrateKey is the PostgreSQL advisory lock key Migrate holds.
-	migrateKey int64
+	// migrateKey and pruneKey are the PostgreSQL advisory lock keys
+	// Migrate and a Prune batch hold.
+	migrateKey, pruneKey int64
 }
 
 var _ apitoken.Store = (*Store)(nil)
@@ -161,6 +162,7 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 	s := &Store{db: db, dialect: dialect, schema: o.schema, prefix: o.prefix, closeDB: o.closeDB}
 	s.q = buildQueries(dialect, s.table("tokens"), s.table("hashes"), s.table("migrations"))
 	s.migrateKey = lockKey("migrate", o.schema)
+	s.pruneKey = lockKey("prune", o.schema, o.prefix)
 	return s, nil
 }
 

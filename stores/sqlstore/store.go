@@ -479,9 +479,10 @@ func latestUses(uses []apitoken.Use) []apitoken.Use {
 // Prune implements [apitoken.Store]. PostgreSQL picks up to r.Limit
 // matching rows with FOR UPDATE SKIP LOCKED and deletes them in the same
 // statement, re-checking the criteria; the hashes go by ON DELETE CASCADE.
-// Pruners running at once so take disjoint rows and never wait on each
-// other or on writers; the price is that a short batch may leave matching
-// rows another transaction held at that moment, for the next run. SQLite
+// The batches of pruners running at once take turns on an advisory lock
+// (one per schema and table prefix), and never wait on writers; the price
+// is that a short batch may leave matching rows another transaction held
+// at that moment, for the next run. SQLite
 // deletes under its write lock, in one transaction.
 func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error) {
 	if err := s.ready(ctx); err != nil {
@@ -508,12 +509,26 @@ func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error)
 	if s.dialect == Postgres {
 		b.write("WITH v AS (SELECT id FROM ", s.q.tokens, " WHERE ", cond, " LIMIT ", limit, " FOR UPDATE SKIP LOCKED) ",
 			"DELETE FROM ", s.q.tokens, " AS t USING v WHERE t.id = v.id AND ", cond)
-		res, err := s.db.ExecContext(ctx, b.sql.String(), b.args...)
+		var n int64
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			// Batches take turns: run at once, each rescans the index
+			// entries of the rows the others just deleted, which none can
+			// mark dead while the others run (4 pruners over 100,000 idle
+			// tokens: batches up to 0.9 s, validation p99 ×4 to ×10).
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", s.pruneKey); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, b.sql.String(), b.args...)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
 		if err != nil {
 			return 0, wrap("prune", err)
 		}
-		n, err := res.RowsAffected()
-		return int(n), wrap("prune", err)
+		return int(n), nil
 	}
 
 	b.write("DELETE FROM ", s.q.tokens, " WHERE id IN (SELECT id FROM ", s.q.tokens, " WHERE ", cond, " LIMIT ", limit, ") RETURNING id")

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -324,6 +325,8 @@ func TestNewErrors(t *testing.T) {
 		"repeated API":      {kit.Issuer, hook, []adminui.Option{adminui.WithAPIs(adminui.API{Name: "a"}, adminui.API{Name: "a"})}, "WithAPIs"},
 		"star API":          {kit.Issuer, hook, []adminui.Option{adminui.WithAPIs(adminui.API{Name: "*"})}, "WithAPIs"},
 		"nil protection":    {kit.Issuer, hook, []adminui.Option{adminui.WithCrossOriginProtection(nil)}, "WithCrossOriginProtection"},
+		"foreign sign-in":   {kit.Issuer, hook, []adminui.Option{adminui.WithSignIn("//evil.example/login")}, "WithSignIn"},
+		"backslash sign-in": {kit.Issuer, hook, []adminui.Option{adminui.WithSignIn(`/\evil.example`)}, "WithSignIn"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h, err := adminui.New(c.iss, c.hook, c.opts...)
@@ -348,4 +351,14 @@ func TestAssetsAndHeaders(t *testing.T) {
 	assert.NotRegexp(t, `<script>|<style>| style="| on[a-z]+="`, page.body, "no inline script or style: the CSP would block it")
 	assert.Contains(t, page.body, `<title>API tokens of org_1 · Acme</title>`)
 	assert.Equal(t, http.StatusNotFound, h.do(t, anon, http.MethodGet, prefix+"/assets/other.js", nil).status)
+}
+
+func TestSignInLink(t *testing.T) {
+	kit := apitokentest.New(t)
+	ui, err := adminui.New(kit.Issuer, authorize, adminui.WithSignIn("/login?next=%2Fsettings"))
+	require.NoError(t, err)
+	w := httptest.NewRecorder()
+	ui.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.Contains(t, w.Body.String(), `<a class="button primary" href="/login?next=%2Fsettings">Sign in</a>`)
 }

@@ -28,6 +28,7 @@ type config struct {
 	title      string
 	stylesheet string
 	apis       []API
+	signIn     string
 	clock      func() time.Time
 	cop        *http.CrossOriginProtection
 	optionErr  error
@@ -68,11 +69,24 @@ func WithTitle(title string) Option {
 // the page's own origin only, so href is a path on the host ("/static/app.css").
 func WithStylesheet(href string) Option {
 	return func(c *config) {
-		if !strings.HasPrefix(href, "/") || strings.HasPrefix(href, "//") || strings.ContainsAny(href, "\"'<> \t\r\n") {
+		if !localPath(href) {
 			c.fail("WithStylesheet: " + quote(href) + " must be a path on this origin, such as /static/app.css")
 			return
 		}
 		c.stylesheet = href
+	}
+}
+
+// WithSignIn sets the host's sign-in page: the 401 page, for a request
+// the hook finds unauthenticated, links to it. href is a path on this
+// origin ("/login").
+func WithSignIn(href string) Option {
+	return func(c *config) {
+		if !localPath(href) {
+			c.fail("WithSignIn: " + quote(href) + " must be a path on this origin, such as /login")
+			return
+		}
+		c.signIn = href
 	}
 }
 
@@ -179,6 +193,11 @@ func securityHeaders(next http.Handler) http.Handler {
 		hd.Set("X-Frame-Options", "SAMEORIGIN")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// localPath reports whether href is a path on the page's own origin.
+func localPath(href string) bool {
+	return strings.HasPrefix(href, "/") && !strings.HasPrefix(href, "//") && !strings.ContainsAny(href, "\\\"'<> \t\r\n")
 }
 
 func quote(s string) string { return `"` + s + `"` }

@@ -67,7 +67,8 @@ func (h *Handler) handle(mux *http.ServeMux, pattern string, f op) {
 		m, err := h.authorize(r)
 		switch {
 		case errors.Is(err, adminapi.ErrUnauthenticated):
-			h.fail(w, r, nil, http.StatusUnauthorized, "Sign in to manage API tokens.")
+			h.render(w, r, nil, http.StatusUnauthorized, "message", messageView{Status: http.StatusUnauthorized,
+				Message: "Sign in to manage API tokens.", Link: h.cfg.signIn, LinkText: "Sign in"}, false)
 			return
 		case err != nil:
 			h.fail(w, r, nil, http.StatusForbidden, "You may not manage these API tokens.")

@@ -76,8 +76,9 @@ type confirmView struct {
 }
 
 type messageView struct {
-	Status  int
-	Message string
+	Status         int
+	Message        string
+	Link, LinkText string // a way on, if any
 }
 
 func (h *Handler) row(c *call, t *apitoken.Token, now time.Time) row {

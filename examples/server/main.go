@@ -1,6 +1,7 @@
 // Command server is a small HTTP API whose one endpoint, GET /devices,
 // needs an API token, with the admin API (package adminapi) mounted at
-// /api/v1 to manage the tokens. Tokens live in a SQLite file (no setup) or,
+// /api/v1 and the token console (package adminui) at /settings/api-tokens
+// to manage the tokens. Tokens live in a SQLite file (no setup) or,
 // with -postgres, in PostgreSQL. Run it from the repository root:
 //
 //	go run ./examples/server
@@ -106,6 +107,9 @@ func run(ctx context.Context, addr, file, dsn string) error {
 		return err
 	}
 	mux.Handle("/api/v1/", admin)
+	if err := mountConsole(mux, v, iss); err != nil {
+		return err
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	context.AfterFunc(ctx, func() { srv.Shutdown(context.Background()) }) // on ^C or SIGTERM
 	log.Printf("listening on http://%s (tokens in %s)", addr, store)
@@ -152,11 +156,7 @@ func adminAPI(v *apitoken.Validator, iss *apitoken.Issuer) (http.Handler, error)
 		if !ok {
 			return nil, adminapi.ErrUnauthenticated
 		}
-		return &adminapi.Manager{
-			Actor:      "token:" + p.TokenID,
-			Privileges: p,
-			May:        func(s adminapi.Scope) bool { return p.HasRole("token-admin") && s.Owner == apitoken.OrgOwner(org) },
-		}, nil
+		return manager(p)
 	}, adminapi.WithPolicy(policy))
 	if err != nil {
 		return nil, err
@@ -184,5 +184,6 @@ func demoToken(ctx context.Context, iss *apitoken.Issuer, addr string) error {
 	fmt.Printf("try: curl -H 'Authorization: Bearer %s' http://%s/devices\n", secret.Reveal(), addr)
 	fmt.Printf("management token (shown once): %s\n", admin.Reveal())
 	fmt.Printf("try: curl -H 'Authorization: Bearer %s' http://%s/api/v1/orgs/%s/apitokens\n", admin.Reveal(), addr, org)
+	fmt.Printf("or open http://%s/login and sign in to the token console with the management token\n", addr)
 	return nil
 }

@@ -37,6 +37,12 @@ var (
 	// memory is freed or maxmemory raised, with no restart of the
 	// application.
 	ErrOutOfMemory = errors.New("redisstore: server out of memory (maxmemory reached, noeviction)")
+
+	// ErrServerTooOld is returned by [New] and [NewLimiter] when a server
+	// of the client runs a Redis older than 7.0, whose scripts cannot run
+	// at maxmemory (see ErrOutOfMemory) and lack the functions the Store's
+	// scripts use.
+	ErrServerTooOld = errors.New("redisstore: Redis 7.0 or later is needed")
 )
 
 // oomError is a write the server refused at maxmemory: it reads

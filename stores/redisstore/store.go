@@ -98,6 +98,13 @@ func eachServer(ctx context.Context, client redis.UniversalClient, f func(contex
 // scripts into each.
 func checkServers(ctx context.Context, client redis.UniversalClient, o *options) error {
 	return eachServer(ctx, client, func(ctx context.Context, c server) error {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return fmt.Errorf("redisstore: New: checking the server version: %w", err)
+		}
+		if v := infoField(info, "redis_version"); !atLeast7(v) {
+			return fmt.Errorf("%w: %s runs %q", ErrServerTooOld, serverName(c), v)
+		}
 		if !o.allowEviction {
 			info, err := c.Info(ctx, "memory").Result()
 			if err != nil {
@@ -119,6 +126,13 @@ func checkServers(ctx context.Context, client redis.UniversalClient, o *options)
 		}
 		return nil
 	})
+}
+
+// atLeast7 reports whether the INFO redis_version v is 7.0 or later.
+func atLeast7(v string) bool {
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	return err == nil && n >= 7
 }
 
 func isReplica(ctx context.Context, c server) bool {
@@ -638,6 +652,9 @@ func (s *Store) Touch(ctx context.Context, uses []apitoken.Use) error {
 // pruneBudget bounds the candidates one Prune script looks at.
 const pruneBudget = 2000
 
+// pruneChunk bounds the deletions of one Prune script.
+var pruneChunk = 10
+
 // Prune implements [apitoken.Store]. Candidates come from the sorted sets
 // of last uses and of ends, in score order (no SCAN); each is re-checked
 // against its record in the script that deletes it. A candidate whose keys
@@ -665,8 +682,9 @@ func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error)
 	n := 0
 	var errs []error
 	for n < r.Limit {
+		chunk := min(r.Limit-n, pruneChunk)
 		v, err := s.run(ctx, scriptPrune, []string{s.k.lastUsed(), s.k.ended()},
-			s.args(ib, eb, r.Limit-n, pruneBudget)...).Slice()
+			s.args(ib, eb, chunk, pruneBudget)...).Slice()
 		if err != nil {
 			return n, s.k.wrap("prune", err)
 		}
@@ -682,7 +700,7 @@ func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error)
 		// Stop when the candidates are exhausted, or when a whole budget
 		// went on records that cannot be read (the next call would meet
 		// them again).
-		if status, _ := v[1].(string); status != "budget" || (d == 0 && bad != nil) {
+		if status, _ := v[1].(string); (status != "budget" && int(d) < chunk) || (d == 0 && bad != nil) {
 			break
 		}
 		if err := ctx.Err(); err != nil {

@@ -186,8 +186,16 @@ func TestBrowserLifecycle(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, h.use(t, http.MethodPost, "/billing", copied))
 	assert.Equal(t, http.StatusOK, h.use(t, http.MethodPost, "/devices", copied))
 
-	// Reload: only the hint is left.
+	// Away and back: the history entry is the list's, so Back loads the
+	// list (no form resubmission) and the key is gone. (Chromium keeps
+	// no-store pages out of its back/forward cache here; for browsers that
+	// do not, the script also drops the key on pagehide.)
 	tok := orgToken(t, h, "deploy-bot")
+	do(t, ctx, chromedp.Click(chromedp.CSS("#token-"+tok.ID+` a[href$="/edit"]`)), chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.ID("token-"+tok.ID)))
+	assert.NotContains(t, run(t, ctx, chromedp.OuterHTML(chromedp.CSS("html"))), key, "the key is gone after going back")
+
+	// Reload: only the hint is left.
 	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("token-"+tok.ID)))
 	html := run(t, ctx, chromedp.OuterHTML(chromedp.CSS("html")))
 	assert.NotContains(t, html, key, "the key is gone after a reload")

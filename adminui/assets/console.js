@@ -9,6 +9,13 @@ document.addEventListener("DOMContentLoaded", () => {
   const keyPage = document.body.dataset.keyPage;
   if (keyPage) {
     history.replaceState(null, "", keyPage);
+    // Leaving the page drops the key, so that a page restored from the
+    // back/forward cache shows it no more than a reload would.
+    window.addEventListener("pagehide", () => {
+      for (const el of document.querySelectorAll(".new-key")) {
+        el.remove();
+      }
+    });
   }
 
   for (const button of document.querySelectorAll("button[data-copy]")) {
@@ -35,6 +42,17 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
+
+  window.addEventListener("pagehide", () => {
+    for (const out of document.querySelectorAll(".key.revealed")) {
+      out.textContent = "";
+      out.hidden = true;
+    }
+    for (const button of document.querySelectorAll("button[data-reveal]")) {
+      button.firstChild.textContent = "Show";
+      button.setAttribute("aria-expanded", "false");
+    }
+  });
 
   for (const button of document.querySelectorAll("button[data-reveal]")) {
     const out = document.getElementById(button.getAttribute("aria-controls"));

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
@@ -175,4 +176,17 @@ func (h *host) use(t *testing.T, method, path, key string) int {
 	require.NoError(t, err)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// noKey asserts that s does not contain key, without printing either:
+// keys stay out of test output even when a test fails.
+func noKey(t *testing.T, s, key, msg string) {
+	t.Helper()
+	assert.False(t, strings.Contains(s, key), msg)
+}
+
+// sameKey asserts that got is key, without printing either.
+func sameKey(t *testing.T, key, got, msg string) {
+	t.Helper()
+	assert.True(t, got == key, msg)
 }

@@ -1,7 +1,9 @@
 package apitoken
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -148,3 +150,18 @@ func (e *TokenError) Error() string {
 
 // Unwrap returns the reason.
 func (e *TokenError) Unwrap() error { return e.Err }
+
+// storeErr wraps err, a store's error, for op. A contract error
+// ([ErrNotFound], [ErrConflict], [ErrTooManyTokens], [ErrBadCursor]) and
+// the caller's own cancellation stay what they are; any other is a
+// failure of the store itself (refused connection, timeout, full or
+// corrupt store) and also matches [ErrStoreUnavailable], so that every
+// caller tells an outage from a bad request, as validation does.
+func storeErr(op string, err error) error {
+	for _, contract := range []error{ErrNotFound, ErrConflict, ErrTooManyTokens, ErrBadCursor, ErrStoreUnavailable, context.Canceled} {
+		if errors.Is(err, contract) {
+			return fmt.Errorf("apitoken: %s: %w", op, err)
+		}
+	}
+	return fmt.Errorf("apitoken: %s: %w: %w", op, ErrStoreUnavailable, err)
+}

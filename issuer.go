@@ -158,7 +158,7 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 			return Secret{}, nil, fmt.Errorf("apitoken: issue: %w: the new token's ID or secret is already taken "+
 				"(is the random source repeating itself?)", err)
 		}
-		return Secret{}, nil, fmt.Errorf("apitoken: issue: %w", err)
+		return Secret{}, nil, storeErr("issue", err)
 	}
 	is.audit(ctx, EventCreated, t, now)
 	return secret, t, nil
@@ -181,11 +181,12 @@ func (is *Issuer) newSecret(t *Token) (Secret, error) {
 	return secret, nil
 }
 
-// Get returns the token with the given ID, or [ErrNotFound].
+// Get returns the token with the given ID. Errors: [ErrNotFound], or an
+// error matching [ErrStoreUnavailable] when the store fails.
 func (is *Issuer) Get(ctx context.Context, id string) (*Token, error) {
 	t, err := is.store.Get(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("apitoken: get: %w", err)
+		return nil, storeErr("get", err)
 	}
 	return t, nil
 }
@@ -243,25 +244,25 @@ func (is *Issuer) Expiring(ctx context.Context, f Filter, within time.Duration) 
 // List returns one page of tokens matching f (hints only; no token holds a
 // secret), in creation order. Errors: [ErrBadCursor] for a bad cursor, a
 // [*PolicyError] (rule "Owner") for an Owner with an ID but no valid kind or
-// the reverse, or the store's error.
+// the reverse, or an error matching [ErrStoreUnavailable] when the store fails.
 func (is *Issuer) List(ctx context.Context, f Filter) (Page, error) {
 	if o := f.Owner; !o.IsZero() && (o.ID == "" || (o.Kind != KindUser && o.Kind != KindOrg)) {
 		return Page{}, policyErr("Owner", "want UserOwner(id) or OrgOwner(id)")
 	}
 	p, err := is.store.List(ctx, f)
 	if err != nil {
-		return Page{}, fmt.Errorf("apitoken: list: %w", err)
+		return Page{}, storeErr("list", err)
 	}
 	return p, nil
 }
 
 // Revoke revokes the token: from the moment Revoke returns, it no longer
-// validates. Revoking a revoked token succeeds. Errors: [ErrNotFound] or the
-// store's error.
+// validates. Revoking a revoked token succeeds. Errors: [ErrNotFound] or an
+// error matching [ErrStoreUnavailable] when the store fails.
 func (is *Issuer) Revoke(ctx context.Context, id string) error {
 	now := is.cfg.clock().UTC()
 	if err := is.store.Revoke(ctx, id, now); err != nil {
-		return fmt.Errorf("apitoken: revoke: %w", err)
+		return storeErr("revoke", err)
 	}
 	if is.cfg.audit != nil {
 		t, _ := is.store.Get(ctx, id) // for the event's hint and owner; nil if deleted meanwhile
@@ -281,7 +282,7 @@ func orID(t *Token, id string) *Token {
 // RevokeAll revokes every token of owner (a user's, [UserOwner], or an
 // org's, [OrgOwner]: user "42" and org "42" are different owners) and
 // returns how many it revoked. Errors: a [*PolicyError] (rule "Owner") for
-// an owner without a valid kind or ID, or the store's error.
+// an owner without a valid kind or ID, or an error matching [ErrStoreUnavailable] when the store fails.
 func (is *Issuer) RevokeAll(ctx context.Context, owner Owner) (int, error) {
 	if owner.ID == "" || (owner.Kind != KindUser && owner.Kind != KindOrg) {
 		return 0, policyErr("Owner", "want UserOwner(id) or OrgOwner(id)")
@@ -289,7 +290,7 @@ func (is *Issuer) RevokeAll(ctx context.Context, owner Owner) (int, error) {
 	now := is.cfg.clock().UTC()
 	n, err := is.store.RevokeAll(ctx, owner, now)
 	if err != nil {
-		return n, fmt.Errorf("apitoken: revoke all: %w", err)
+		return n, storeErr("revoke all", err)
 	}
 	if is.cfg.audit != nil {
 		is.cfg.audit(ctx, Event{Type: EventRevokedAll, Actor: ActorFrom(ctx), Owner: owner, Count: n, At: now})
@@ -298,14 +299,14 @@ func (is *Issuer) RevokeAll(ctx context.Context, owner Owner) (int, error) {
 }
 
 // Delete removes the token; it stops validating at once. Errors:
-// [ErrNotFound] or the store's error.
+// [ErrNotFound] or an error matching [ErrStoreUnavailable] when the store fails.
 func (is *Issuer) Delete(ctx context.Context, id string) error {
 	var t *Token
 	if is.cfg.audit != nil {
 		t, _ = is.store.Get(ctx, id) // for the event's hint and owner
 	}
 	if err := is.store.Delete(ctx, id); err != nil {
-		return fmt.Errorf("apitoken: delete: %w", err)
+		return storeErr("delete", err)
 	}
 	is.audit(ctx, EventDeleted, orID(t, id), is.cfg.clock().UTC())
 	return nil

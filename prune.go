@@ -55,7 +55,7 @@ func (pr *Pruner) Prune(ctx context.Context) (st PruneStats, err error) {
 	}()
 	if v := pr.cfg.flushFirst; v != nil {
 		if err := v.Flush(ctx); err != nil {
-			return st, fmt.Errorf("apitoken: prune: %w", err)
+			return st, storeErr("prune", err)
 		}
 	}
 	idle, ended := pr.requests(pr.cfg.clock().UTC())
@@ -89,7 +89,7 @@ func (pr *Pruner) Pending(ctx context.Context) (PruneStats, error) {
 	for {
 		page, err := pr.store.List(ctx, f)
 		if err != nil {
-			return st, fmt.Errorf("apitoken: prune: %w", err)
+			return st, storeErr("prune", err)
 		}
 		for _, t := range page.Tokens {
 			switch {
@@ -116,7 +116,7 @@ func (pr *Pruner) drain(ctx context.Context, r PruneRequest) (int, error) {
 		n, err := pr.store.Prune(ctx, r)
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("apitoken: prune: %w", err)
+			return total, storeErr("prune", err)
 		}
 		if n < r.Limit {
 			return total, nil

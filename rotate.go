@@ -3,7 +3,6 @@ package apitoken
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -43,7 +42,7 @@ func WithIfVersion(version int64) RegenerateOption {
 // (delete it and issue a new one). Regenerating counts as a use for the
 // idle timeout, and the new secret's IssuedAt is now. Errors: [ErrNotFound],
 // [ErrRevoked], [ErrExpired], a [*PolicyError] for the lifetime or a
-// negative grace, [ErrRandom], [ErrConflict] or the store's error.
+// negative grace, [ErrRandom], [ErrConflict] or an error matching [ErrStoreUnavailable] when the store fails.
 func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts ...RegenerateOption) (Secret, *Token, error) {
 	var r regenerate
 	for _, o := range opts {
@@ -88,7 +87,7 @@ func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts
 
 // Rehash moves a token found under an older hash key (Principal.KeyOutdated)
 // to the current key. presented is the plaintext the client sent. Errors:
-// [ErrMalformed], [ErrUnknown], or the store's error.
+// [ErrMalformed], [ErrUnknown], or an error matching [ErrStoreUnavailable] when the store fails.
 func (is *Issuer) Rehash(ctx context.Context, presented string) error {
 	s, err := Parse(presented)
 	if err != nil {
@@ -101,7 +100,7 @@ func (is *Issuer) Rehash(ctx context.Context, presented string) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("apitoken: rehash: %w", err)
+			return storeErr("rehash", err)
 		}
 		if i == 0 {
 			return nil

@@ -123,7 +123,7 @@ func (is *Issuer) modify(ctx context.Context, op, id string, ifVersion int64, ch
 	for range maxRetries {
 		t, err := is.store.Get(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
+			return nil, storeErr(op, err)
 		}
 		if ifVersion != 0 && t.Version != ifVersion {
 			return nil, fmt.Errorf("apitoken: %s: %w: token %s is at version %d, not %d", op, ErrConflict, id, t.Version, ifVersion)
@@ -138,7 +138,7 @@ func (is *Issuer) modify(ctx context.Context, op, id string, ifVersion int64, ch
 			return t, nil
 		}
 		if !errors.Is(err, ErrConflict) {
-			return nil, fmt.Errorf("apitoken: %s: %w", op, err)
+			return nil, storeErr(op, err)
 		}
 		// A conflict is a concurrent writer, unless the stored version is
 		// still the one read: then the new hash is another token's.

@@ -152,9 +152,7 @@ func (h *Handler) newForm(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, c *call) {
-	f := h.createForm(c)
-	spec, ok := f.read(r, h.policy)
-	if ok {
+	h.submit(w, r, c, h.createForm(c), func(spec apitoken.Spec) error {
 		spec.IssuedBy = privileges(c.m)
 		if c.scope.Owner.Kind == apitoken.KindOrg {
 			spec.Kind, spec.OrgID = apitoken.KindOrg, c.scope.Owner.ID
@@ -164,6 +162,19 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, c *call) {
 		secret, t, err := h.iss.Issue(c.ctx, spec)
 		if err == nil {
 			h.renderList(w, r, c, &shownKey{Verb: "created", Name: t.Name, Key: secret.Reveal()}, http.StatusCreated)
+		}
+		return err
+	})
+}
+
+// submit reads the posted form f and, if it is well formed, saves it with
+// save, which writes the response when it succeeds. A policy error goes
+// next to its field and the form is shown again (422), as is a malformed
+// field; any other error is a message page.
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request, c *call, f *form, save func(apitoken.Spec) error) {
+	if spec, ok := f.read(r, h.policy); ok {
+		err := save(spec)
+		if err == nil {
 			return
 		}
 		if !f.blame(err) {
@@ -174,11 +185,15 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, c *call) {
 	h.render(w, r, c, http.StatusUnprocessableEntity, "form", f, false)
 }
 
-func (h *Handler) editForm(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
-	if h.frozen(w, r, c, t) {
-		return
+// showForm renders the form for t, unless t is frozen.
+func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token, f func(*call, *apitoken.Token) *form) {
+	if !h.frozen(w, r, c, t) {
+		h.render(w, r, c, http.StatusOK, "form", f(c, t), false)
 	}
-	h.render(w, r, c, http.StatusOK, "form", h.updateForm(c, t), false)
+}
+
+func (h *Handler) editForm(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
+	h.showForm(w, r, c, t, h.updateForm)
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
@@ -186,7 +201,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *call, t *api
 		return
 	}
 	f := h.updateForm(c, t)
-	if spec, ok := f.read(r, h.policy); ok {
+	h.submit(w, r, c, f, func(spec apitoken.Spec) error {
 		pt := apitoken.Patch{Name: &spec.Name, Description: &spec.Description, Roles: &spec.Roles,
 			Grants: &spec.Grants, Resources: &spec.Resources, IssuedBy: privileges(c.m), IfVersion: f.version(r)}
 		if !f.Lifetime.keep(r) {
@@ -198,21 +213,13 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *call, t *api
 		_, err := h.iss.Update(c.ctx, t.ID, pt)
 		if err == nil {
 			http.Redirect(w, r, c.base+"?done=updated", http.StatusSeeOther)
-			return
 		}
-		if !f.blame(err) {
-			h.issuerFail(w, r, c, err)
-			return
-		}
-	}
-	h.render(w, r, c, http.StatusUnprocessableEntity, "form", f, false)
+		return err
+	})
 }
 
 func (h *Handler) regenerateForm(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
-	if h.frozen(w, r, c, t) {
-		return
-	}
-	h.render(w, r, c, http.StatusOK, "form", h.rotateForm(c, t), false)
+	h.showForm(w, r, c, t, h.rotateForm)
 }
 
 func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
@@ -220,7 +227,7 @@ func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request, c *call, t 
 		return
 	}
 	f := h.rotateForm(c, t)
-	if spec, ok := f.read(r, h.policy); ok {
+	h.submit(w, r, c, f, func(spec apitoken.Spec) error {
 		opts := []apitoken.RegenerateOption{}
 		if v := f.version(r); v != 0 {
 			opts = append(opts, apitoken.WithIfVersion(v))
@@ -228,14 +235,9 @@ func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request, c *call, t 
 		secret, nt, err := h.iss.Regenerate(c.ctx, t.ID, spec.Lifetime, opts...)
 		if err == nil {
 			h.renderList(w, r, c, &shownKey{Verb: "regenerated", Name: nt.Name, Key: secret.Reveal()}, http.StatusOK)
-			return
 		}
-		if !f.blame(err) {
-			h.issuerFail(w, r, c, err)
-			return
-		}
-	}
-	h.render(w, r, c, http.StatusUnprocessableEntity, "form", f, false)
+		return err
+	})
 }
 
 func (h *Handler) confirmRevoke(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {

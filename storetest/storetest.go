@@ -91,6 +91,7 @@ func groups() []group {
 		{"Touch", touchClauses()},
 		{"MarkUsed", markUsedClauses()},
 		{"Prune", pruneClauses()},
+		{"LastUsed", lastUsedClauses()},
 		{"IssuedAt", issuedAtClauses()},
 		{"Concurrent", concurrentClauses()},
 		{"Model", modelClauses()},

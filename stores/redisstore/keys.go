@@ -71,6 +71,7 @@ const (
 	sfxLastUsed = "lu"  // ZSET: ID scored by last use (or creation), µs
 	sfxEnded    = "end" // ZSET: ID scored by expiry or revocation, µs
 	sfxBudget   = "rl:" // + LimitKey.String(): STRING, GCRA theoretical arrival time
+	sfxPrune    = "pl"  // STRING: a random lease of the Prune at work, with a TTL
 	hashHexLen  = 2 * len(apitoken.Hash{})
 	redactedLen = 8 // hex digits of a hash kept when a key is named in an error
 )
@@ -89,6 +90,7 @@ func (k keys) org(o string) string          { return k.prefix + sfxOrg + o }
 func (k keys) kind(kd apitoken.Kind) string { return k.prefix + sfxKind + kindString(kd) }
 func (k keys) lastUsed() string             { return k.prefix + sfxLastUsed }
 func (k keys) ended() string                { return k.prefix + sfxEnded }
+func (k keys) pruneLease() string           { return k.prefix + sfxPrune }
 func (k keys) budget(lk apitoken.LimitKey) string {
 	return k.prefix + sfxBudget + lk.String()
 }

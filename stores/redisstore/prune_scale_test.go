@@ -189,11 +189,11 @@ func TestPrunersAtScale(t *testing.T) { testPrunersAtScale(t, 2000) }
 // 100,000 idle tokens on Redis while validating live tokens, checks what
 // TestPrunersAtScale checks, and reports the validation p99 before and
 // during the prune. The bound, p99 during within 2× of before, is
-// not met on Redis here (measured 7-14× on 2 shared cores; PostgreSQL meets
-// it): every prune script, however short, holds the single-threaded server,
-// and four pruners keep one queued nearly all the time. The assertion is a
-// guard against the old 500-deletion scripts (350-490×): the median of the
-// rounds' ratios stays within 25×.
+// not quite met on Redis here (measured 2.2-2.6× on 2 shared cores, where
+// PostgreSQL meets it): the one pruner at work keeps the single-threaded
+// server busy with a short script after another. The assertion guards
+// against the old behaviour (350-490×): the median of the rounds' ratios
+// stays within 4×.
 func TestPrunersAtScaleLong(t *testing.T) {
 	testservers.Long(t)
 	var ratios []float64
@@ -205,5 +205,5 @@ func TestPrunersAtScaleLong(t *testing.T) {
 	}
 	slices.Sort(ratios)
 	t.Logf("validation p99 during / before, by round: %.2f (the issue's target: at most 2)", ratios)
-	assert.LessOrEqual(t, ratios[len(ratios)/2], 25.0, "median ratio of validation p99 during the prune to before")
+	assert.LessOrEqual(t, ratios[len(ratios)/2], 4.0, "median ratio of validation p99 during the prune to before")
 }

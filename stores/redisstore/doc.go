@@ -46,9 +46,11 @@
 // emptied the script cache; New preloads the scripts). A Validator given the
 // Store as its limiter (WithLimiter(store)) makes one round trip per
 // validation, lookup and rate limit included ([Store.GetByHashAllow]); with
-// a separate [Limiter] it makes two. List and Prune take several scripts
-// only when one would look at more than 2,000 index entries; Touch sends one
-// script per 1,000 uses.
+// a separate [Limiter] it makes two. List takes several scripts only when
+// one would look at more than 2,000 index entries; Touch sends one script
+// per 1,000 uses; Prune deletes two tokens a script, one Prune at a time per
+// namespace (under a lease key, {ns}:pl), so that validations never wait
+// behind a long script.
 //
 // # Rate limiting
 //

@@ -42,7 +42,8 @@
 // optimistic ([apitoken.ErrConflict] on a stale version), Create's
 // per-owner bound is atomic, a last-used time only moves forwards whatever
 // order replicas flush in, and pruners running at once delete disjoint
-// rows. Each validation is one database round trip.
+// rows, one batch at a time (on PostgreSQL they take turns on an advisory
+// lock). Each validation is one database round trip.
 //
 // # Errors
 //

@@ -204,6 +204,7 @@ func TestBrowserLifecycle(t *testing.T) {
 	for _, want := range []string{"deploy-bot", "Deploys from CI", "org", "billing: read", "devices: full", "user:alice", "active", timeWords(h.kit.Clock.Now())} { // last used: just now
 		assert.Contains(t, row, want)
 	}
+	requireLabelled(t, ctx)
 	shot(t, ctx, "3-list")
 
 	// Regenerate with 12 months: a new key, once; the old one stops.

@@ -209,7 +209,7 @@ func lifetimeChoices(p apitoken.Policy) lifetimeField {
 // keep reports whether an edit keeps the current expiry: the choice
 // "keep", or an empty number.
 func (l *lifetimeField) keep(r *http.Request) bool {
-	if r == nil || !l.Keep {
+	if !l.Keep {
 		return false
 	}
 	if len(l.Choices) > 0 {

@@ -53,9 +53,9 @@ func (h *Handler) register(mux *http.ServeMux) {
 		h.handle(mux, "GET "+s+"{id}/regenerate", h.withToken(h.regenerateForm))
 		h.handle(mux, "POST "+s+"{id}/regenerate", h.withToken(h.regenerate))
 		h.handle(mux, "GET "+s+"{id}/revoke", h.withToken(h.confirmRevoke))
-		h.handle(mux, "POST "+s+"{id}/revoke", h.withToken(h.revoke))
+		h.handle(mux, "POST "+s+"{id}/revoke", h.withToken(h.act(h.iss.Revoke, "revoked")))
 		h.handle(mux, "GET "+s+"{id}/delete", h.withToken(h.confirmDelete))
-		h.handle(mux, "POST "+s+"{id}/delete", h.withToken(h.delete))
+		h.handle(mux, "POST "+s+"{id}/delete", h.withToken(h.act(h.iss.Delete, "deleted")))
 		h.handle(mux, "POST "+s+"{id}/reveal", h.withToken(h.reveal))
 	}
 }
@@ -251,12 +251,16 @@ func (h *Handler) confirmRevoke(w http.ResponseWriter, r *http.Request, c *call,
 	}, false)
 }
 
-func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
-	if err := h.iss.Revoke(c.ctx, t.ID); err != nil {
-		h.issuerFail(w, r, c, err)
-		return
+// act is the tokenOp that calls do (Revoke, Delete) on the token and then
+// goes back to the list, with the notice done names.
+func (h *Handler) act(do func(context.Context, string) error, done string) tokenOp {
+	return func(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
+		if err := do(c.ctx, t.ID); err != nil {
+			h.issuerFail(w, r, c, err)
+			return
+		}
+		http.Redirect(w, r, c.base+"?done="+done, http.StatusSeeOther)
 	}
-	http.Redirect(w, r, c.base+"?done=revoked", http.StatusSeeOther)
 }
 
 func (h *Handler) confirmDelete(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
@@ -265,14 +269,6 @@ func (h *Handler) confirmDelete(w http.ResponseWriter, r *http.Request, c *call,
 		Detail:   "It disappears from this list; requests with it fail. This cannot be undone.",
 		Action:   c.base + t.ID + "/delete", Button: "Delete token", Cancel: c.base,
 	}, false)
-}
-
-func (h *Handler) delete(w http.ResponseWriter, r *http.Request, c *call, t *apitoken.Token) {
-	if err := h.iss.Delete(c.ctx, t.ID); err != nil {
-		h.issuerFail(w, r, c, err)
-		return
-	}
-	http.Redirect(w, r, c.base+"?done=deleted", http.StatusSeeOther)
 }
 
 func (h *Handler) confirmRevokeAll(w http.ResponseWriter, r *http.Request, c *call) {

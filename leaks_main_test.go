@@ -1,27 +1,11 @@
 package apitoken_test
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/apitoken/apitoken/internal/benchtokens"
 )
 
 // TestMain fails the package's tests if any goroutine they started is still
-// running at the end: every Validator, store and server they build is
-// closed (the benchmarks' shared token sets after the last benchmark).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	for _, s := range benchSets {
-		s.v.Close(context.Background())
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// running at the end (the benchmarks' shared token sets are closed first).
+func TestMain(m *testing.M) { benchtokens.Main(m) }

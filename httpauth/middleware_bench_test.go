@@ -1,81 +1,26 @@
 package httpauth_test
 
 import (
-	"context"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/httpauth"
-	"github.com/apitoken/apitoken/stores/memstore"
+	"github.com/apitoken/apitoken/internal/benchtokens"
 )
 
 var benchKey = []byte("bench-key-bench-key-bench-key-32")
 
-// benchSet is n issued tokens behind a Validator (memstore, local limiter
-// with a limit that never denies), the same as the root package's
-// validator benchmarks use.
-type benchSet struct {
-	v       *apitoken.Validator
-	secrets []string
-}
-
-var (
-	benchMu   sync.Mutex
-	benchSets = map[int]*benchSet{}
-)
-
-func benchTokens(b *testing.B, n int) *benchSet {
-	benchMu.Lock()
-	defer benchMu.Unlock()
-	if s := benchSets[n]; s != nil {
-		return s
-	}
-	b.Helper()
-	ctx := context.Background()
-	pol := testPolicy()
-	pol.OrgRateLimit = apitoken.Limit{Rate: 1e9, Burst: 1e9}
-	store := memstore.New()
-	iss, err := apitoken.NewIssuer(store, pol, apitoken.WithHashKeys(benchKey))
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := apitoken.NewValidator(store, pol, apitoken.WithHashKeys(benchKey), apitoken.WithLimiter(apitoken.NewLocalLimiter()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := &benchSet{v: v, secrets: make([]string, n)}
-	spec := orgSpec()
+// benchTokens returns n issued tokens behind a Validator (memstore, local
+// limiter with a limit that never denies), the same as the root package's
+// validator benchmarks use (internal/benchtokens).
+func benchTokens(b *testing.B, n int) *benchtokens.Set {
 	req := apitoken.Request{IP: officeIP, Org: "org_1", API: "devices", Access: apitoken.AccessRead}
-	for i := range n {
-		spec.Name = "t" + strconv.Itoa(i)
-		sec, _, err := iss.Issue(ctx, spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.secrets[i] = sec.Reveal()
-		if _, err := v.Validate(ctx, s.secrets[i], req); err != nil { // warm the limiter
-			b.Fatal(err)
-		}
-	}
-	benchSets[n] = s
-	return s
-}
-
-// order returns a fixed pseudo-random visiting order over n tokens.
-func order(n int) []int32 {
-	r := rand.New(rand.NewPCG(1, 2))
-	o := make([]int32, 1<<16)
-	for i := range o {
-		o[i] = int32(r.IntN(n))
-	}
-	return o
+	return benchtokens.Get(b, n, benchtokens.Config{Policy: testPolicy(), Spec: orgSpec(), HashKey: benchKey, Request: req})
 }
 
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -99,7 +44,7 @@ func benchMiddleware(b *testing.B, v *apitoken.Validator) *httpauth.Middleware {
 // root package's BenchmarkMiddleware had, for benchstat -ignore pkg.)
 func BenchmarkMiddleware(b *testing.B) {
 	for _, n := range []int{1, 1_000_000} {
-		ord := order(n)
+		ord := benchtokens.Order(n)
 		for _, protected := range []bool{false, true} {
 			name := "tokens=" + strconv.Itoa(n) + "/bare"
 			if protected {
@@ -109,11 +54,11 @@ func BenchmarkMiddleware(b *testing.B) {
 				s := benchTokens(b, n)
 				h := http.Handler(okHandler)
 				if protected {
-					h = benchMiddleware(b, s.v).Wrap(okHandler)
+					h = benchMiddleware(b, s.Validator).Wrap(okHandler)
 				}
 				auth := make([][]string, len(ord))
 				for i, j := range ord {
-					auth[i] = []string{"Bearer " + s.secrets[j]}
+					auth[i] = []string{"Bearer " + s.Secrets[j]}
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -150,10 +95,10 @@ func BenchmarkMiddlewareLoopback(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			s := benchTokens(b, 1_000_000)
-			ord := order(len(s.secrets))
+			ord := benchtokens.Order(len(s.Secrets))
 			h := http.Handler(okHandler)
 			if protected {
-				h = benchMiddleware(b, s.v).Wrap(okHandler)
+				h = benchMiddleware(b, s.Validator).Wrap(okHandler)
 			}
 			srv := httptest.NewServer(h)
 			defer srv.Close()
@@ -167,7 +112,7 @@ func BenchmarkMiddlewareLoopback(b *testing.B) {
 				req, _ := http.NewRequest("GET", srv.URL+"/devices/1", nil)
 				i := int(benchSeed.Add(7919))
 				for pb.Next() {
-					req.Header.Set("Authorization", "Bearer "+s.secrets[ord[i&0xFFFF]])
+					req.Header.Set("Authorization", "Bearer "+s.Secrets[ord[i&0xFFFF]])
 					resp, err := client.Do(req)
 					if err != nil {
 						b.Error(err)

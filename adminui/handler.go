@@ -39,8 +39,9 @@ func (c *config) fail(format string) {
 }
 
 // WithPrefix sets the URL path the console is mounted at, for example
-// "/settings/api-tokens" (mount it with mux.Handle(prefix+"/", h)): the
-// handler serves only paths under it and writes every link with it. It
+// "/settings/api-tokens" (mount it with mux.Handle(prefix+"/", h), not
+// behind http.StripPrefix): the handler serves only paths under it and
+// writes every link with it. It
 // must start with "/" and not end with one; the default is the root.
 func WithPrefix(prefix string) Option {
 	return func(c *config) {

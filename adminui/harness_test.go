@@ -3,12 +3,14 @@ package adminui_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,8 +51,9 @@ type host struct {
 	srv *httptest.Server
 	ui  *adminui.Handler
 
-	mu     sync.Mutex
-	events []apitoken.Event
+	mu       sync.Mutex
+	events   []apitoken.Event
+	sessions map[string]string // session ID → the key its manager signed in with
 }
 
 // Managers by session cookie: alice manages her own tokens and org_1's;
@@ -78,6 +81,41 @@ func authorize(r *http.Request) (*adminapi.Manager, error) {
 	return nil, errRefused
 }
 
+// signInWithKey returns a session ID whose manager is whoever key
+// validates as (as a host whose managers sign in with a management token
+// would do): the session ends when the key stops validating.
+func (h *host) signInWithKey(t *testing.T, key string) string {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions == nil {
+		h.sessions = map[string]string{}
+	}
+	id := "key-session-" + strconv.Itoa(len(h.sessions)+1)
+	h.sessions[id] = key
+	return id
+}
+
+// authorize is the host's hook: a session signed in with a key (see
+// signInWithKey) is that token's manager, in its own org; any other
+// session is one of managers().
+func (h *host) authorize(r *http.Request) (*adminapi.Manager, error) {
+	if c, err := r.Cookie("session"); err == nil {
+		h.mu.Lock()
+		key, ok := h.sessions[c.Value]
+		h.mu.Unlock()
+		if ok {
+			p, err := h.kit.Validator.Validate(r.Context(), key, apitoken.Request{})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", adminapi.ErrUnauthenticated, err)
+			}
+			return &adminapi.Manager{Actor: "token:" + p.TokenID, UserID: p.UserID, Privileges: p,
+				May: func(s adminapi.Scope) bool { return s.Owner == apitoken.OrgOwner(p.OrgID) }}, nil
+		}
+	}
+	return authorize(r)
+}
+
 // newHost starts a host with the policy pol (testPolicy if zero Prefix)
 // and the Issuer options given.
 func newHost(t *testing.T, pol apitoken.Policy, issOpts ...apitoken.IssuerOption) *host {
@@ -93,7 +131,7 @@ func newHost(t *testing.T, pol apitoken.Policy, issOpts ...apitoken.IssuerOption
 	}))
 	h.kit = apitokentest.New(t, apitokentest.WithPolicy(pol), apitokentest.WithIssuerOptions(issOpts...))
 	h.kit.Users.Set("alice", apitokentest.DefaultOrg, apitoken.Membership{Roles: []string{"admin"}})
-	ui, err := adminui.New(h.kit.Issuer, authorize, adminui.WithPrefix(prefix), adminui.WithClock(h.kit.Clock.Now),
+	ui, err := adminui.New(h.kit.Issuer, h.authorize, adminui.WithPrefix(prefix), adminui.WithClock(h.kit.Clock.Now), adminui.WithSignIn("/login"),
 		adminui.WithTitle("Acme"), adminui.WithAPIs(adminui.API{Name: "billing", Title: "Billing"}, adminui.API{Name: "devices", Title: "Devices"}))
 	require.NoError(t, err)
 	h.ui = ui

@@ -275,6 +275,7 @@ func (h *Handler) confirmRevokeAll(w http.ResponseWriter, r *http.Request, c *ca
 	h.render(w, r, c, http.StatusOK, "confirm", confirmView{
 		Question: "Revoke every token here?",
 		Detail:   "Every request with any of these tokens fails from now on. Revoked tokens cannot be used or changed again.",
+		Warning:  signedInWarning(c),
 		Action:   c.base + "revoke-all", Button: "Revoke all tokens", Cancel: c.base,
 	}, false)
 }
@@ -283,6 +284,10 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request, c *call) {
 	n, err := h.iss.RevokeAll(c.ctx, c.scope.Owner)
 	if err != nil {
 		h.issuerFail(w, r, c, err)
+		return
+	}
+	if signedInHere(c) {
+		h.revokedSignedIn(w, r, c, n)
 		return
 	}
 	http.Redirect(w, r, c.base+"?done=revoked-all&n="+strconv.Itoa(n), http.StatusSeeOther)

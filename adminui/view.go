@@ -39,7 +39,7 @@ type pageData struct {
 	Stylesheet string
 	Assets     string // URL of the asset folder
 	Home       string // the scope's page
-	KeyPage    string // set on a page that shows a key: the URL a reload should load instead
+	KeyPage    string // set on a page that shows a key or answers a post: the URL a reload should load instead
 	Page       any
 }
 
@@ -73,6 +73,7 @@ type row struct {
 
 type confirmView struct {
 	Question, Detail, Action, Button, Cancel string
+	Warning                                  string // what else the action does, if anything
 }
 
 type messageView struct {
@@ -111,14 +112,27 @@ func (h *Handler) row(c *call, t *apitoken.Token, now time.Time) row {
 // render writes the page template name with v. A page that shows a key
 // is never cached; every page is private.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, c *call, status int, name string, v any, showsKey bool) {
-	d := pageData{Title: h.cfg.title, Heading: h.cfg.title, Stylesheet: h.cfg.stylesheet, Assets: h.cfg.prefix + "/assets/", Page: v}
+	reload := ""
+	if showsKey && c != nil {
+		reload = c.base
+	}
+	h.renderPage(w, r, c, status, name, v, reload)
+}
+
+// renderPage is render with reload, when not empty, the URL the page's
+// script points its history entry at, so that a reload or a return loads
+// it instead of this page (one that shows a key, or answers a post).
+func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, c *call, status int, name string, v any, reload string) {
+	d := pageData{Title: h.cfg.title, Heading: h.cfg.title, Stylesheet: h.cfg.stylesheet, Assets: h.cfg.prefix + "/assets/", Page: v, KeyPage: reload}
 	if c != nil {
 		d.Home = c.base
 		d.Heading = heading(c)
-		if showsKey {
-			d.KeyPage = c.base
-		}
 	}
+	h.write(w, r, status, name, d)
+}
+
+// write executes the page template name with d.
+func (h *Handler) write(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	var buf bytes.Buffer
 	if err := pages[name].Execute(&buf, d); err != nil {
 		slog.ErrorContext(r.Context(), "adminui: render", "page", name, "error", err.Error())

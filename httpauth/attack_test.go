@@ -153,7 +153,7 @@ func TestAttackForgedTokenFlood(t *testing.T) {
 	assert.LessOrEqual(t, lookups, int64(httpauth.DefaultFailureBurst), "store lookups for 1,000 forged tokens")
 	assert.Equal(t, map[int]int{401: httpauth.DefaultFailureBurst, 429: 1000 - httpauth.DefaultFailureBurst}, statuses)
 	assert.Equal(t, "1", last.Header().Get("Retry-After"))
-	checkProblem(t, last, 429)
+	checkProblem(t, last, 429, httpauth.CodeRateLimited)
 
 	// The flooding client is refused even with a genuine token, without a
 	// lookup; another client is not.

@@ -1,8 +1,10 @@
 // Package httpauth is the net/http side of package apitoken: middleware
 // that authenticates each request with an [apitoken.Validator], puts the
 // [apitoken.Principal] in the request context and answers rejections
-// itself (RFC 6750 challenges, RFC 9457 problem bodies, IETF RateLimit
-// headers).
+// itself (RFC 6750 challenges, IETF RateLimit headers, and RFC 9457
+// problem bodies of the same shape as package adminapi's, with a
+// machine-readable "code": invalid_request, unauthenticated, invalid_token,
+// insufficient_scope, rate_limited or unavailable).
 //
 // Quick start (single tenant; see [WithOrg] for many):
 //

@@ -66,9 +66,9 @@ func ExampleNew() {
 	_ = v.Close(ctx)
 	// Output:
 	// GET /orgs/org_1/devices/ 200  hello ci
-	// GET /orgs/org_1/devices/ 401 Bearer realm="api" {"type":"about:blank","title":"Unauthorized","status":401,"detail":"A valid API token is required."}
-	// GET /orgs/org_2/devices/ 401 Bearer realm="api", error="invalid_token" {"type":"about:blank","title":"Unauthorized","status":401,"detail":"A valid API token is required."}
-	// POST /orgs/org_1/devices/ 403 Bearer realm="api", error="insufficient_scope", scope="devices:full" {"type":"about:blank","title":"Forbidden","status":403,"detail":"The API token does not allow this request."}
+	// GET /orgs/org_1/devices/ 401 Bearer realm="api" {"type":"about:blank","title":"Unauthorized","status":401,"detail":"An API token is required.","code":"unauthenticated"}
+	// GET /orgs/org_2/devices/ 401 Bearer realm="api", error="invalid_token" {"type":"about:blank","title":"Unauthorized","status":401,"detail":"A valid API token is required.","code":"invalid_token"}
+	// POST /orgs/org_1/devices/ 403 Bearer realm="api", error="insufficient_scope", scope="devices:full" {"type":"about:blank","title":"Forbidden","status":403,"detail":"The API token does not allow this request.","code":"insufficient_scope"}
 }
 
 // ExampleNewClientIPSource finds client addresses as the middleware does,

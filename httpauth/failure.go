@@ -21,16 +21,28 @@ const (
 	HeaderXRateLimitReset     = "X-RateLimit-Reset"
 )
 
-// RFC 6750 §3.1 error codes, as a [Failure] carries them.
+// RFC 6750 §3.1 error codes, as a [Failure] carries them. Each is also
+// the "code" of the problem body of its status ([Failure.ProblemCode]).
 const (
 	CodeInvalidRequest    = "invalid_request"
 	CodeInvalidToken      = "invalid_token"
 	CodeInsufficientScope = "insufficient_scope"
 )
 
+// The other codes of the problem bodies ([Failure.ProblemCode]), spelled
+// as package adminapi spells them, so that a client reads one "code"
+// member whichever of the two answered.
+const (
+	CodeUnauthenticated = "unauthenticated" // 401 to a request without credentials
+	CodeRateLimited     = "rate_limited"    // 429, the token's limit or the client's failed authentications
+	CodeUnavailable     = "unavailable"     // 503
+	CodeInternal        = "internal"        // any other status
+)
+
 // Failure describes a rejected request, for [WithErrorHandler]. Status,
-// Code and Scope are what the client may learn; Err is the specific
-// reason, for logs only.
+// Code and Scope are what the client may learn ([Failure.ProblemCode]
+// names the code of the problem body); Err is the specific reason, for
+// logs only.
 type Failure struct {
 	Status int    // 400, 401, 403, 429 or 503
 	Code   string // an RFC 6750 code for 400/401/403 (empty for 401 without credentials)
@@ -63,23 +75,66 @@ func Scope(api string, level apitoken.Access) string {
 	return api + ":" + level.String()
 }
 
-// problem bodies, fixed per status so that responses are no oracle.
-var problems = map[int]string{
-	http.StatusBadRequest:          `{"type":"about:blank","title":"Bad Request","status":400,"detail":"The request's credentials are malformed."}`,
-	http.StatusUnauthorized:        `{"type":"about:blank","title":"Unauthorized","status":401,"detail":"A valid API token is required."}`,
-	http.StatusForbidden:           `{"type":"about:blank","title":"Forbidden","status":403,"detail":"The API token does not allow this request."}`,
-	http.StatusTooManyRequests:     `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"The rate limit is exhausted; retry later."}`,
-	http.StatusServiceUnavailable:  `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"Authentication is temporarily unavailable; retry later."}`,
-	http.StatusInternalServerError: `{"type":"about:blank","title":"Internal Server Error","status":500}`,
+// ProblemCode returns the "code" member of the problem body that
+// [WriteFailure] writes for f: invalid_request (400), invalid_token (401
+// with a Code), unauthenticated (401 without one: no credentials),
+// insufficient_scope (403), rate_limited (429), unavailable (503), or
+// internal (any other status). It depends on f.Status and on whether
+// f.Code is empty, never on f.Err, so it tells the client nothing the
+// challenge does not.
+func (f *Failure) ProblemCode() string {
+	switch f.Status {
+	case http.StatusBadRequest:
+		return CodeInvalidRequest
+	case http.StatusUnauthorized:
+		if f.Code == "" {
+			return CodeUnauthenticated
+		}
+		return CodeInvalidToken
+	case http.StatusForbidden:
+		return CodeInsufficientScope
+	case http.StatusTooManyRequests:
+		return CodeRateLimited
+	case http.StatusServiceUnavailable:
+		return CodeUnavailable
+	}
+	return CodeInternal
+}
+
+// problemBody returns the RFC 9457 problem body for f: fixed per status
+// and [Failure.ProblemCode], so that responses are no oracle. Its members
+// are those of package adminapi's problems, in the same order.
+func problemBody(f *Failure) string {
+	switch f.ProblemCode() {
+	case CodeInvalidRequest:
+		return `{"type":"about:blank","title":"Bad Request","status":400,"detail":"The request's credentials are malformed.","code":"invalid_request"}`
+	case CodeUnauthenticated:
+		return `{"type":"about:blank","title":"Unauthorized","status":401,"detail":"An API token is required.","code":"unauthenticated"}`
+	case CodeInvalidToken:
+		return `{"type":"about:blank","title":"Unauthorized","status":401,"detail":"A valid API token is required.","code":"invalid_token"}`
+	case CodeInsufficientScope:
+		return `{"type":"about:blank","title":"Forbidden","status":403,"detail":"The API token does not allow this request.","code":"insufficient_scope"}`
+	case CodeRateLimited:
+		return `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"The rate limit is exhausted; retry later.","code":"rate_limited"}`
+	case CodeUnavailable:
+		return `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"Authentication is temporarily unavailable; retry later.","code":"unavailable"}`
+	}
+	return `{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"An unexpected failure.","code":"internal"}`
 }
 
 // WriteFailure returns the default rejection writer for realm: the status;
 // for 400/401/403 a Bearer challenge (RFC 6750 §3: realm, then error, then
 // scope for an insufficient_scope with a known [Failure.Scope], e.g.
 // `Bearer realm="api", error="insufficient_scope", scope="devices:full"`);
-// Retry-After (whole seconds, at least 1) for 429/503; and a fixed RFC 9457
-// problem body per status that never holds the token or f.Err. The realm
-// is quoted ('"' and '\' escaped, control characters dropped).
+// Retry-After (whole seconds, at least 1) for 429/503; and an RFC 9457
+// problem body (application/problem+json), the same shape as package
+// adminapi's, fixed per status and [Failure.ProblemCode]:
+//
+//	{"type":"about:blank","title":"Unauthorized","status":401,"detail":"A valid API token is required.","code":"invalid_token"}
+//
+// It never holds the token or f.Err. A status other than 400, 401, 403,
+// 429 and 503 is written as it is with the body of a 500 (code internal).
+// The realm is quoted ('"' and '\' escaped, control characters dropped).
 func WriteFailure(realm string) func(http.ResponseWriter, *http.Request, *Failure) {
 	challenge := `Bearer realm="` + quote(realm) + `"`
 	return func(w http.ResponseWriter, _ *http.Request, f *Failure) {
@@ -97,15 +152,11 @@ func WriteFailure(realm string) func(http.ResponseWriter, *http.Request, *Failur
 		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 			h.Set(HeaderRetryAfter, strconv.FormatInt(max(1, ceilSeconds(f.RetryAfter)), 10))
 		}
-		body, ok := problems[f.Status]
-		if !ok {
-			body = problems[http.StatusInternalServerError]
-		}
 		h.Set("Content-Type", "application/problem+json")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(f.Status)
-		_, _ = w.Write([]byte(body))
+		_, _ = w.Write([]byte(problemBody(f)))
 	}
 }
 

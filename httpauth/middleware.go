@@ -64,19 +64,22 @@ type Middleware struct {
 //
 //   - 400 invalid_request: a malformed Authorization or API-key header, or
 //     two different tokens in one request;
-//   - 401 with a Bearer challenge: no token (no error code), or a token that
-//     is malformed, unknown, revoked, expired, idle or from another org
-//     (invalid_token — all byte-identical, so the response is no oracle);
+//   - 401 with a Bearer challenge: no token (no error code; code
+//     unauthenticated in the body), or a token that is malformed, unknown,
+//     revoked, expired, idle or from another org (invalid_token — all
+//     byte-identical, so the response is no oracle);
 //   - 403 insufficient_scope: client address, role, access or resource
 //     denied, or no API name; for missing access the challenge names the
 //     scope (see [Scope]);
-//   - 429 with Retry-After: the token's rate limit (with the RateLimit
-//     headers), or the client's failed authentications;
-//   - 503 with Retry-After when the store, directory or limiter cannot
-//     answer, or the Validator is closed.
+//   - 429 rate_limited with Retry-After: the token's rate limit (with the
+//     RateLimit headers), or the client's failed authentications;
+//   - 503 unavailable with Retry-After when the store, directory or limiter
+//     cannot answer, or the Validator is closed.
 //
-// Error bodies are RFC 9457 problem details that never hold the token or the
-// specific reason; the observer ([WithObserver]) learns the reason.
+// Error bodies are RFC 9457 problems of the same shape as package
+// adminapi's, with the machine-readable "code" named above
+// ([Failure.ProblemCode]); they never hold the token or the specific
+// reason, which the observer ([WithObserver]) learns.
 //
 // New fails with an error that says what to add if v is nil, if v is
 // multi-tenant and no [WithOrg] says where a request's org comes from, if

@@ -1,8 +1,10 @@
 package httpauth_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,25 +79,73 @@ func TestMiddlewareResponses(t *testing.T) {
 			assert.Equal(t, tc.challenge, challenge(w))
 			assert.Equal(t, tc.status == 200, m.calls.Load() > before, "handler called")
 			if tc.status != 200 {
-				checkProblem(t, w, tc.status)
+				codes := map[string]string{bare: httpauth.CodeUnauthenticated, badRequest: httpauth.CodeInvalidRequest,
+					invalidToken: httpauth.CodeInvalidToken, needsFull: httpauth.CodeInsufficientScope}
+				checkProblem(t, w, tc.status, codes[tc.challenge])
 				assert.NotContains(t, w.Body.String(), tok, "response body holds the token")
 			}
 		})
 	}
 }
 
-func checkProblem(t *testing.T, w *httptest.ResponseRecorder, status int) {
+// checkProblem checks that w is an RFC 9457 problem of package adminapi's
+// shape (type, title, status, detail, code; nothing else) with status and
+// code.
+func checkProblem(t *testing.T, w *httptest.ResponseRecorder, status int, code string) {
 	t.Helper()
 	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
 	var p struct {
 		Type   string `json:"type"`
 		Title  string `json:"title"`
 		Status int    `json:"status"`
+		Detail string `json:"detail"`
+		Code   string `json:"code"`
 	}
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &p), "problem body %q", w.Body.String())
+	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&p), "problem body")
+	assert.Equal(t, "about:blank", p.Type)
+	assert.Equal(t, http.StatusText(status), p.Title)
 	assert.Equal(t, status, p.Status)
-	assert.NotEmpty(t, p.Title)
-	assert.NotEmpty(t, p.Type)
+	assert.NotEmpty(t, p.Detail)
+	assert.Equal(t, code, p.Code)
+}
+
+// TestWriteFailure: the default writer's challenge, Retry-After and
+// problem code for each status, whatever f.Err says.
+func TestWriteFailure(t *testing.T) {
+	secret := errors.New("acme_secret stored hash 1f2e")
+	tests := []struct {
+		name       string
+		f          httpauth.Failure
+		challenge  string
+		retryAfter string
+		code       string
+		wantStatus int
+	}{
+		{"no credentials", httpauth.Failure{Status: 401}, `Bearer realm="api"`, "", "unauthenticated", 401},
+		{"invalid token", httpauth.Failure{Status: 401, Code: httpauth.CodeInvalidToken}, `Bearer realm="api", error="invalid_token"`, "", "invalid_token", 401},
+		{"malformed", httpauth.Failure{Status: 400, Code: httpauth.CodeInvalidRequest}, `Bearer realm="api", error="invalid_request"`, "", "invalid_request", 400},
+		{"scope", httpauth.Failure{Status: 403, Code: httpauth.CodeInsufficientScope, Scope: "devices:full"},
+			`Bearer realm="api", error="insufficient_scope", scope="devices:full"`, "", "insufficient_scope", 403},
+		{"rate limited", httpauth.Failure{Status: 429, RetryAfter: 1500 * time.Millisecond}, "", "2", "rate_limited", 429},
+		{"unavailable", httpauth.Failure{Status: 503}, "", "1", "unavailable", 503},
+		{"other status", httpauth.Failure{Status: 500}, "", "", "internal", 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.f.Err = secret
+			w := httptest.NewRecorder()
+			httpauth.WriteFailure("api")(w, httptest.NewRequest("GET", "/", nil), &tc.f)
+			require.Equal(t, tc.wantStatus, w.Code)
+			assert.Equal(t, tc.challenge, challenge(w))
+			assert.Equal(t, tc.retryAfter, w.Header().Get("Retry-After"))
+			assert.Equal(t, tc.code, tc.f.ProblemCode())
+			checkProblem(t, w, tc.wantStatus, tc.code)
+			assert.NotContains(t, w.Body.String(), "secret", "f.Err in the body")
+		})
+	}
 }
 
 // TestMiddlewareNoOracle: unknown, never issued, bad-checksum, expired,
@@ -213,7 +263,7 @@ func TestMiddlewareForbiddenAndLimits(t *testing.T) {
 	require.Equal(t, 429, w.Code, "over the limit")
 	assert.Equal(t, "60", w.Header().Get("Retry-After"))
 	assert.Equal(t, `"default";r=0;t=120`, w.Header().Get("RateLimit"))
-	checkProblem(t, w, 429)
+	checkProblem(t, w, 429, httpauth.CodeRateLimited)
 	assert.Equal(t, before, m.calls.Load(), "handler called on 429")
 }
 
@@ -225,7 +275,7 @@ func TestMiddlewareStoreOutage(t *testing.T) {
 	require.Equal(t, 503, w.Code, "store down")
 	assert.NotEmpty(t, w.Header().Get("Retry-After"))
 	assert.Zero(t, m.calls.Load())
-	checkProblem(t, w, 503)
+	checkProblem(t, w, 503, httpauth.CodeUnavailable)
 	m.store.down.Store(false)
 	assert.Equal(t, 200, m.do("GET", "Bearer "+tok).Code, "store back")
 }
@@ -443,11 +493,11 @@ func TestMiddlewareLoopback(t *testing.T) {
 // adding to the header does not change what later responses send.
 func TestMiddlewareRateLimitPolicyPerLimit(t *testing.T) {
 	pol := testPolicy()
-	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Minute), Burst: 2}
+	pol.OrgRateLimit = apitoken.Limit{Rate: 10, Burst: 50}
 	m := newMW(t, pol)
 	plain, _ := m.issue(t, orgSpec())
 	spec := orgSpec()
-	spec.RateLimit = &apitoken.Limit{Rate: 10, Burst: 50}
+	spec.RateLimit = &apitoken.Limit{Rate: apitoken.Per(1, time.Minute), Burst: 2} // under the policy's: no privilege
 	own, _ := m.issue(t, spec)
 	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Add(httpauth.HeaderRateLimitPolicy, `"handler";q=1`)
@@ -457,8 +507,8 @@ func TestMiddlewareRateLimitPolicyPerLimit(t *testing.T) {
 	h := auth.Wrap(next)
 	for range 2 {
 		for _, c := range []struct{ tok, want string }{
-			{plain, `"default";q=2;w=120`},
-			{own, `"default";q=50;w=5`},
+			{plain, `"default";q=50;w=5`},
+			{own, `"default";q=2;w=120`},
 		} {
 			r := httptest.NewRequest("GET", "/devices/1", nil)
 			r.Header.Set("Authorization", "Bearer "+c.tok)

@@ -233,7 +233,7 @@ func TestEditRegenerateRevoke(t *testing.T) {
 	require.Equal(t, http.StatusOK, edit.status)
 	assert.Contains(t, edit.body, `<option value="keep" selected>`, "an edit keeps the expiry unless told otherwise")
 	resp := h.do(t, alice, http.MethodPost, base+"/edit", url.Values{"version": {"1"}, "name": {"ci-2"}, "description": {"renamed"},
-		"role": {"admin"}, "access.*": {"none"}, "resources": {"site-1, site-2"}, "lifetime": {"keep"}, "ip_filter": {"office"}})
+		"role": {"admin"}, "access.*": {"none"}, "resources": {"site-1\r\nsite-2"}, "lifetime": {"keep"}, "ip_filter": {"office"}})
 	require.Equal(t, http.StatusSeeOther, resp.status, resp.body)
 	got, err := h.kit.Issuer.Get(t.Context(), tok.ID)
 	require.NoError(t, err)

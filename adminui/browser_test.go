@@ -347,5 +347,46 @@ func TestBrowserCrossSiteAndRefused(t *testing.T) {
 	shot(t, ctx, "8-refused")
 }
 
+// TestBrowserEditKeepsInlineFilter is the attack of issue 20 §2 in the
+// browser: a person renames a token that the API gave an inline /32 filter
+// and resource IDs with spaces and commas. The token must still refuse
+// every other address and keep its resources; the edit page shows the
+// filter read only.
+func TestBrowserEditKeepsInlineFilter(t *testing.T) {
+	h := newHost(t, inlinePolicy())
+	resources := []string{"site a", "b,c", " padded "}
+	key, tok := h.kit.IssueToken(apitoken.Spec{Kind: apitoken.KindOrg, OrgID: apitokentest.DefaultOrg, Name: "pinned",
+		Roles: []string{"admin"}, Resources: resources, IPPrefixes: []string{allowedIP.String() + "/32"}})
+	require.ErrorIs(t, useFrom(t, h, key, otherIP), apitoken.ErrIPNotAllowed)
+
+	ctx := newBrowser(t)
+	signIn(t, ctx, h, "alice", orgPage)
+	do(t, ctx, chromedp.WaitVisible(chromedp.ID("token-"+tok.ID)),
+		chromedp.Click(chromedp.CSS("#token-"+tok.ID+` a[href$="/edit"]`)), chromedp.WaitVisible(chromedp.ID("name")))
+	requireLabelled(t, ctx)
+	shot(t, ctx, "9-edit-inline-filter")
+	do(t, ctx,
+		chromedp.Clear(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), "pinned-renamed"),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	assert.Equal(t, "Token saved.", run(t, ctx, chromedp.Text(chromedp.CSS(".notice"))))
+
+	got, err := h.kit.Issuer.Get(t.Context(), tok.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "pinned-renamed", got.Name)
+	assert.ErrorIs(t, useFrom(t, h, key, otherIP), apitoken.ErrIPNotAllowed, "the renamed token still refuses another address")
+	assert.NoError(t, useFrom(t, h, key, allowedIP))
+	assert.Equal(t, "{ [192.0.2.7/32]}", fmt.Sprint(got.IPFilter), "the inline filter is kept")
+	assert.Equal(t, resources, got.Resources, "the resources are kept")
+
+	// The edit page shows the filter, read only, and the resources one a line.
+	do(t, ctx, chromedp.Navigate(h.srv.URL+orgPage+tok.ID+"/edit"), chromedp.WaitVisible(chromedp.ID("name")))
+	shown := run(t, ctx, chromedp.Evaluate[[]any](`(() => { const f = document.getElementById("ip-prefixes");
+		return [f ? f.value : null, f ? f.readOnly : null, f ? f.name : null, document.getElementById("resources").value] })()`))
+	assert.Equal(t, []any{"192.0.2.7/32", true, "", "site a\nb,c\n padded "}, shown)
+}
+
 // timeWords is how the table writes a time.
 func timeWords(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }

@@ -82,9 +82,13 @@ type choice struct {
 }
 
 type ipField struct {
-	Offered  bool // the policy names IP filters
+	Offered  bool // the policy names IP filters, and the token has no inline prefixes
 	Required bool
 	Choices  []choice
+	// Inline are the token's inline prefixes (set through the API or the
+	// CLI), which the form shows read only and an edit keeps: the form has
+	// no control for them, so it posts no ip_filter.
+	Inline []string
 }
 
 func (h *Handler) baseForm(c *call, title, action, submit string) *form {
@@ -108,11 +112,17 @@ func (h *Handler) createForm(c *call) *form {
 func (h *Handler) updateForm(c *call, t *apitoken.Token) *form {
 	f := h.baseForm(c, "Edit “"+t.Name+"”", c.base+t.ID+"/edit", "Save")
 	f.Version, f.Hint = t.Version, t.Hint
-	f.Name, f.Desc, f.Resource = t.Name, t.Description, strings.Join(t.Resources, ", ")
+	f.Name, f.Desc, f.Resource = t.Name, t.Description, strings.Join(t.Resources, "\n")
 	f.Roles = h.roleChoices(t.Roles)
 	f.All = t.Grants[apitoken.AllAPIs].String()
 	f.APIs = h.apiRows(t.Grants)
-	f.IP = h.ipChoices(t.IPFilter.Name)
+	if len(t.IPFilter.Prefixes) > 0 {
+		for _, p := range t.IPFilter.Prefixes {
+			f.IP.Inline = append(f.IP.Inline, p.String())
+		}
+	} else {
+		f.IP = h.ipChoices(t.IPFilter.Name)
+	}
 	// The expiry stays unless the person picks a new one, counted from now.
 	l := &f.Lifetime
 	l.Keep, l.Current, l.N = true, expiryWords(h.policy.ExpiresAt(t)), ""
@@ -174,6 +184,12 @@ func (h *Handler) ipChoices(current string) ipField {
 	}
 	for _, n := range slices.Sorted(maps.Keys(h.policy.IPFilters)) {
 		f.Choices = append(f.Choices, choice{Value: n, Label: n, Selected: n == current})
+	}
+	if _, ok := h.policy.IPFilters[current]; current != "" && !ok {
+		// A filter the policy no longer names stays chosen, so that saving
+		// fails next to the field rather than widening the token to every
+		// address.
+		f.Choices = append(f.Choices, choice{Value: current, Label: current + " (not in the policy)", Selected: true})
 	}
 	return f
 }
@@ -279,7 +295,7 @@ func (f *form) read(r *http.Request, p apitoken.Policy) (apitoken.Spec, bool) {
 		spec.Grants = nil
 	}
 	f.Resource = r.PostFormValue("resources")
-	spec.Resources = strings.FieldsFunc(f.Resource, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	spec.Resources = resourceLines(f.Resource)
 	if f.IP.Offered {
 		spec.IPFilter = r.PostFormValue("ip_filter")
 		for i := range f.IP.Choices {
@@ -287,6 +303,21 @@ func (f *form) read(r *http.Request, p apitoken.Policy) (apitoken.Spec, bool) {
 		}
 	}
 	return spec, len(f.Errors) == 0
+}
+
+// resourceLines reads the resources field: one resource ID a line, kept
+// as written (spaces and commas are part of an ID), blank lines skipped.
+// Only an empty line is skipped, not one of spaces: that is an ID, and
+// dropping the only one would widen the token to every resource.
+func resourceLines(s string) []string {
+	var out []string
+	for line := range strings.Lines(s) {
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		if line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // maxLifetimeN bounds the number a person may type for a lifetime.

@@ -103,8 +103,9 @@ func (h *Handler) row(c *call, t *apitoken.Token, now time.Time) row {
 		}
 		r.Access = append(r.Access, name+": "+t.Grants[api].String())
 	}
-	if len(t.Resources) > 0 {
-		r.Access = append(r.Access, "resources: "+strings.Join(t.Resources, ", "))
+	// One entry a resource: an ID may hold commas and spaces.
+	for _, res := range t.Resources {
+		r.Access = append(r.Access, "resource: "+res)
 	}
 	return r
 }

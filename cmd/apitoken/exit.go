@@ -88,8 +88,9 @@ func classify(err error) int {
 	return exitStore
 }
 
-// message is err as the one line printed on stderr: "apitoken: …".
+// message is err as the one line printed on stderr: "apitoken: …", with
+// what is not printable escaped (an error may quote a stored value).
 func message(err error) string {
 	s := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
-	return "apitoken: " + strings.TrimPrefix(s, "apitoken: ")
+	return "apitoken: " + printable(strings.TrimPrefix(s, "apitoken: "))
 }

@@ -6,9 +6,12 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/apitoken/apitoken"
 )
@@ -41,13 +44,60 @@ func (a *app) view(t *apitoken.Token, now time.Time) tokenJSON {
 	return tokenJSON{Token: t, Status: string(a.policy.Status(t, now)), EffectiveExpiresAt: a.policy.ExpiresAt(t)}
 }
 
+// writeJSON writes v as one line of JSON. encoding/json escapes the C0
+// controls but not DEL, the C1 controls or the bidirectional overrides, so
+// those and every other rune Go deems not printable are written as \u
+// escapes too: the line decodes to the same values and shows nothing a
+// terminal would act on.
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	out := make([]byte, 0, len(b)+1)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b) // json.Marshal writes valid UTF-8
+		if r < utf8.RuneSelf && r != 0x7f || strconv.IsPrint(r) {
+			out = append(out, b[:n]...)
+		} else {
+			for _, u := range utf16.AppendRune(nil, r) {
+				out = fmt.Appendf(out, `\u%04x`, u)
+			}
+		}
+		b = b[n:]
+	}
+	_, err = w.Write(append(out, '\n'))
 	return err
+}
+
+// printable returns s with every rune Go deems not printable (C0 and C1
+// controls, DEL, bidirectional overrides and isolates, line separators,
+// zero-width and other format characters, spaces but ' ') written as Go
+// writes it in a quoted string ("\x1b", "\r", "\u202e"), and every byte
+// that is not UTF-8 as "\xff": whatever a token's fields hold, what the
+// CLI prints cannot move the cursor, retitle the terminal or reorder the
+// text around it. Backslashes stay as they are, so a value shows as typed.
+func printable(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r == utf8.RuneError || !strconv.IsPrint(r) })
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for s = s[i:]; s != ""; {
+		r, n := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case strconv.IsPrint(r):
+			b.WriteString(s[:n])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // when formats an instant for tables: UTC to the minute, or none.
@@ -73,12 +123,7 @@ func (t *table) row(v tokenJSON) {
 	cols := []string{v.ID, v.Name, v.Kind.String(), v.Owner().String(), v.Hint, v.Status,
 		when(v.EffectiveExpiresAt, "never"), when(v.LastUsedAt, "never"), orDash(v.CreatedBy)}
 	for i, c := range cols {
-		cols[i] = strings.Map(func(r rune) rune { // one row per token, whatever a name holds
-			if r == '\t' || r == '\n' || r == '\r' {
-				return ' '
-			}
-			return r
-		}, c)
+		cols[i] = printable(c) // one row per token, whatever a name holds
 	}
 	fmt.Fprintln(t.tw, strings.Join(cols, "\t"))
 }
@@ -96,7 +141,7 @@ func orDash(s string) string {
 // record issue and regenerate print on stderr.
 func details(w io.Writer, v tokenJSON) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	line := func(k, val string) { fmt.Fprintf(tw, "%s:\t%s\n", k, val) }
+	line := func(k, val string) { fmt.Fprintf(tw, "%s:\t%s\n", printable(k), printable(val)) }
 	line("id", v.ID)
 	line("name", v.Name)
 	if v.Description != "" {

@@ -388,5 +388,30 @@ func TestBrowserEditKeepsInlineFilter(t *testing.T) {
 	assert.Equal(t, []any{"192.0.2.7/32", true, "", "site a\nb,c\n padded "}, shown)
 }
 
+// TestBrowserRevokeAllSignedIn revokes every token of an org as a manager
+// signed in with one of them: the confirmation warns, the result says how
+// many were revoked, and a reload loads the list's URL (now a sign-in
+// page), not the post again.
+func TestBrowserRevokeAllSignedIn(t *testing.T) {
+	h := newHost(t, apitoken.Policy{})
+	key, own := h.kit.IssueToken(apitoken.Spec{Kind: apitoken.KindOrg, OrgID: apitokentest.DefaultOrg, Name: "console", Roles: []string{"admin"}})
+	h.kit.Issue(apitoken.Spec{Kind: apitoken.KindOrg, OrgID: apitokentest.DefaultOrg, Name: "other", Roles: []string{"admin"}})
+	ctx := newBrowser(t)
+	signIn(t, ctx, h, h.signInWithKey(t, key), orgPage)
+	do(t, ctx, chromedp.WaitVisible(chromedp.ID("revoke-all")),
+		chromedp.Click(chromedp.ID("revoke-all")), chromedp.WaitVisible(chromedp.ID("confirm")))
+	assert.Equal(t, "This includes the token you are signed in with (“console”, "+own.Hint+"): you will be signed out.",
+		run(t, ctx, chromedp.Text(chromedp.ID("confirm-warning"))))
+	shot(t, ctx, "10-revoke-all-signed-in")
+	do(t, ctx, chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.CSS(".message")))
+	assert.Equal(t, "2 tokens revoked, including the token you were signed in with, so you are signed out.",
+		run(t, ctx, chromedp.Text(chromedp.CSS(".message"))))
+	run(t, ctx, chromedp.Poll[bool](fmt.Sprintf(`location.pathname === %q`, orgPage)))
+	shot(t, ctx, "11-revoked-all-signed-out")
+	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.message[data-status="401"]`)))
+	assert.Equal(t, "Sign in to manage API tokens.", run(t, ctx, chromedp.Text(chromedp.CSS(".message"))))
+	assert.Len(t, h.audited(apitoken.EventRevokedAll), 1, "the reload did not post again")
+}
+
 // timeWords is how the table writes a time.
 func timeWords(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }

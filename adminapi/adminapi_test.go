@@ -468,11 +468,26 @@ func TestBadInput(t *testing.T) {
 }
 
 // TestLoopback runs the lifecycle over a real server, mounted under a
-// prefix with http.StripPrefix: the Location of a new token resolves.
+// prefix with WithPrefix, and with http.StripPrefix: the Location of a new
+// token resolves.
 func TestLoopback(t *testing.T) {
-	e := newEnv(t)
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", e.h))
+	t.Run("WithPrefix", func(t *testing.T) {
+		e := newEnv(t, adminapi.WithPrefix("/api/v1"))
+		mux := http.NewServeMux()
+		mux.Handle("/api/v1/", e.h)
+		loopback(t, e, mux)
+	})
+	t.Run("StripPrefix", func(t *testing.T) {
+		e := newEnv(t)
+		mux := http.NewServeMux()
+		mux.Handle("/api/v1/", http.StripPrefix("/api/v1", e.h))
+		loopback(t, e, mux)
+	})
+}
+
+// loopback runs the lifecycle through mux, which serves e's handler at
+// /api/v1.
+func loopback(t *testing.T, e *env, mux *http.ServeMux) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	client := srv.Client()
@@ -510,6 +525,80 @@ func TestLoopback(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, res.StatusCode)
 	res = send("GET", loc.String(), "")
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+// TestWrongMount: a handler mounted so that no request reaches a route
+// answers every request with a 404 problem that says how to mount it,
+// and a right mount is unchanged.
+func TestWrongMount(t *testing.T) {
+	const (
+		outside  = `No such route. This handler serves the paths under "/api/v1" (adminapi.WithPrefix): mount it with mux.Handle("/api/v1/", h), not behind http.StripPrefix.`
+		noPrefix = `No such route. This handler serves paths relative to where it is mounted, and "/self/apitokens" is one of them: if it is mounted at "/api/v1", build it with adminapi.WithPrefix("/api/v1") and mount it with mux.Handle("/api/v1/", h).`
+	)
+	for _, c := range []struct {
+		name   string
+		opts   []adminapi.Option
+		mount  func(h http.Handler) http.Handler
+		path   string
+		status int
+		detail string
+	}{
+		{"WithPrefix behind StripPrefix", []adminapi.Option{adminapi.WithPrefix("/api/v1")}, stripped, "/api/v1/self/apitokens", 404, outside},
+		{"WithPrefix elsewhere", []adminapi.Option{adminapi.WithPrefix("/api/v1")}, at("/api/v2/"), "/api/v2/self/apitokens", 404, outside},
+		{"WithPrefix at the root", []adminapi.Option{adminapi.WithPrefix("/api/v1")}, at("/"), "/api/v1x/self/apitokens", 404, outside},
+		{"neither", nil, at("/api/v1/"), "/api/v1/self/apitokens", 404, noPrefix},
+		{"neither, the document", nil, at("/api/v1/"), "/api/v1/openapi.json", 404,
+			`No such route. This handler serves paths relative to where it is mounted, and "/openapi.json" is one of them: if it is mounted at "/api/v1", build it with adminapi.WithPrefix("/api/v1") and mount it with mux.Handle("/api/v1/", h).`},
+		{"WithPrefix, one level short", []adminapi.Option{adminapi.WithPrefix("/api")}, at("/api/"), "/api/v1/self/apitokens", 404,
+			`No such route. This handler serves paths relative to where it is mounted, and "/self/apitokens" is one of them: if it is mounted at "/api/v1", build it with adminapi.WithPrefix("/api/v1") and mount it with mux.Handle("/api/v1/", h).`},
+		{"WithPrefix, no such route", []adminapi.Option{adminapi.WithPrefix("/api/v1")}, at("/api/v1/"), "/api/v1/nope", 404, "No such route."},
+		{"StripPrefix, no such route", nil, stripped, "/api/v1/nope", 404, "No such route."},
+		{"WithPrefix", []adminapi.Option{adminapi.WithPrefix("/api/v1")}, at("/api/v1/"), "/api/v1/self/apitokens", 200, ""},
+		{"StripPrefix", nil, stripped, "/api/v1/self/apitokens", 200, ""},
+		{"root", nil, at("/"), "/self/apitokens", 200, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.opts...)
+			// Not e.send: the paths carry the mount, which the document's
+			// validation does not know.
+			r := httptest.NewRequest(http.MethodGet, c.path, nil)
+			r.AddCookie(&http.Cookie{Name: "session", Value: "alice"})
+			w := httptest.NewRecorder()
+			c.mount(e.h).ServeHTTP(w, r)
+			res := resp{Code: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+			require.Equal(t, c.status, res.Code, "%s", res.Body)
+			if c.detail != "" {
+				p := res.JSON(t)
+				assert.Equal(t, c.detail, p["detail"])
+				assert.Equal(t, "not_found", p["code"])
+				assert.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
+			}
+		})
+	}
+}
+
+// stripped mounts h at /api/v1/ behind http.StripPrefix.
+func stripped(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h))
+	return mux
+}
+
+// at mounts h at pattern as it is.
+func at(pattern string) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle(pattern, h)
+		return mux
+	}
+}
+
+func TestWithPrefixErrors(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"", "/", "api/v1", "/api/v1/", "/api//v1", "/{org}", "/a b", "/50%"} {
+		_, err := adminapi.New(e.iss, managers, adminapi.WithPrefix(p))
+		require.ErrorContains(t, err, "adminapi: WithPrefix: ", "WithPrefix(%q)", p)
+	}
 }
 
 // TestKeySearchCatches: the suite-wide key search (TestMain) is not

@@ -3,7 +3,9 @@ package adminapi
 import (
 	"embed"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -75,12 +77,37 @@ type Route struct {
 type Option func(*config)
 
 type config struct {
+	prefix    string
 	policy    *apitoken.Policy
 	clock     func() time.Time
 	cop       *http.CrossOriginProtection
 	maxBody   int64
 	challenge string
 	optionErr error
+}
+
+// WithPrefix sets the URL path the handler is mounted at, for example
+// "/api/v1": mount it with mux.Handle(prefix+"/", h), not behind
+// [http.StripPrefix], as package adminui's console is mounted with its
+// own WithPrefix. The handler then serves only the paths under prefix,
+// and [Handler.Routes] stay relative to it. The prefix must start with
+// "/" and not end with one, and hold no {, }, ?, #, % or spaces. Without
+// WithPrefix the handler serves paths relative to where it is mounted:
+// mount it at the root, or behind http.StripPrefix.
+func WithPrefix(prefix string) Option {
+	return func(c *config) {
+		if !validPrefix(prefix) {
+			c.optionErr = errors.Join(c.optionErr, fmt.Errorf("adminapi: WithPrefix: %q must start with / and not end with one, with no {, }, ?, #, %% or spaces", prefix))
+			return
+		}
+		c.prefix = prefix
+	}
+}
+
+// validPrefix reports whether p may be a mount prefix.
+func validPrefix(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasSuffix(p, "/") &&
+		!strings.ContainsAny(p, "{}?#% \t\r\n") && !strings.Contains(p, "//")
 }
 
 // WithChallenge sets the WWW-Authenticate header of 401 answers to
@@ -172,10 +199,21 @@ func OpenAPI() []byte {
 // A hook that returns neither (a nil Manager, or one with an empty Actor)
 // is a host bug, answered 500 without acting. authorize must be safe for
 // concurrent use. A nil hook is an error, so there is no handler without
-// one; so is a nil Issuer or a bad option. The handler serves paths
-// relative to where it is mounted: mount it with [http.StripPrefix], as in
-// mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h)), so that the
-// Location of a new token (relative to its collection) resolves.
+// one; so is a nil Issuer or a bad option.
+//
+// Mount the handler with [WithPrefix], as the console is mounted:
+//
+//	h, err := adminapi.New(iss, authorize, adminapi.WithPrefix("/api/v1"))
+//	mux.Handle("/api/v1/", h)
+//
+// Without WithPrefix it serves paths relative to where it is mounted, so
+// mount it at the root or behind [http.StripPrefix], as in
+// mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h)). Either way the
+// Location of a new token (relative to its collection) resolves. A wrong
+// mount is answered 404 with a problem whose detail says how to mount
+// the handler: a request outside its WithPrefix (as behind StripPrefix),
+// or one that is no route but ends in one (as without StripPrefix or
+// WithPrefix).
 func New(iss *apitoken.Issuer, authorize func(*http.Request) (*Manager, error), opts ...Option) (*Handler, error) {
 	if iss == nil {
 		return nil, errors.New("adminapi: New: nil Issuer")
@@ -202,8 +240,70 @@ func New(iss *apitoken.Issuer, authorize func(*http.Request) (*Manager, error), 
 	}
 	h := &Handler{iss: iss, authorize: authorize, cfg: cfg, mux: http.NewServeMux(), issPolicy: iss.Policy()}
 	h.register()
-	h.h = cfg.cop.Handler(h.mux)
+	h.h = cfg.cop.Handler(http.HandlerFunc(h.route))
 	return h, nil
+}
+
+// route serves r with the mux: under the prefix, with the prefix cut
+// off, as http.StripPrefix would; or answers a wrong mount with how to
+// mount the handler.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	if p := h.cfg.prefix; p != "" {
+		rest, ok := strings.CutPrefix(r.URL.Path, p)
+		if !ok || (rest != "" && rest[0] != '/') {
+			writeProblem(w, &problem{Status: http.StatusNotFound, Code: "not_found", Detail: fmt.Sprintf(
+				"No such route. This handler serves the paths under %q (adminapi.WithPrefix): mount it with mux.Handle(%q, h), not behind http.StripPrefix.",
+				p, p+"/")})
+			return
+		}
+		if rest == "" {
+			rest = "/"
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.URL = new(url.URL)
+		*r2.URL = *r.URL
+		r2.URL.Path = rest
+		r2.URL.RawPath = ""
+		if rp, ok := strings.CutPrefix(r.URL.RawPath, p); ok && rp != "" {
+			r2.URL.RawPath = rp
+		}
+		r = r2
+	}
+	if !h.routed(r, r.URL.Path) {
+		if mount, route, ok := h.mountedAt(r); ok {
+			mount = h.cfg.prefix + mount
+			writeProblem(w, &problem{Status: http.StatusNotFound, Code: "not_found", Detail: fmt.Sprintf(
+				"No such route. This handler serves paths relative to where it is mounted, and %q is one of them: if it is mounted at %q, build it with adminapi.WithPrefix(%q) and mount it with mux.Handle(%q, h).",
+				route, mount, mount, mount+"/")})
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// routed reports whether path, in r's place, is one of the handler's
+// routes (for any method).
+func (h *Handler) routed(r *http.Request, path string) bool {
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.URL = &url.URL{Path: path}
+	_, pattern := h.mux.Handler(r2)
+	return pattern != "" && pattern != "/" // "/" answers every other path with 404
+}
+
+// mountedAt guesses, for a request that is no route, where the handler
+// is mounted: the shortest head of the path whose tail is a route, as
+// when the handler is mounted at that head without WithPrefix or
+// http.StripPrefix.
+func (h *Handler) mountedAt(r *http.Request) (mount, route string, ok bool) {
+	path := r.URL.Path
+	for i := 1; i < len(path); i++ {
+		if path[i] == '/' && validPrefix(path[:i]) && h.routed(r, path[i:]) {
+			return path[:i], path[i:], true
+		}
+	}
+	return "", "", false
 }
 
 // Routes returns every route the handler serves, in a fixed order. The

@@ -111,14 +111,24 @@ func SlogAudit(l *slog.Logger) func(context.Context, Event) {
 	}
 }
 
-// audit reports an event about t, if a hook is set.
+// audit reports an event about t, if a hook is set. A recovery is also
+// logged, at Warn, to the Issuer's logger: a key shown again always leaves
+// a trace.
 func (is *Issuer) audit(ctx context.Context, typ EventType, t *Token, at time.Time) {
-	if is.cfg.audit == nil {
+	logged := typ == EventRecovered && is.cfg.logger != nil
+	if is.cfg.audit == nil && !logged {
 		return
 	}
 	e := Event{Type: typ, Actor: ActorFrom(ctx), At: at}
 	if t != nil {
 		e.TokenID, e.Hint, e.Owner, e.OrgID = t.ID, t.Hint, t.Owner(), t.OrgID
 	}
-	is.cfg.audit(ctx, e)
+	if logged {
+		is.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "apitoken: a token's key was shown again",
+			slog.String("actor", e.Actor), slog.String("token_id", e.TokenID), slog.String("token", e.Hint),
+			slog.String("owner", e.Owner.String()))
+	}
+	if is.cfg.audit != nil {
+		is.cfg.audit(ctx, e)
+	}
 }

@@ -1,14 +1,16 @@
 package apitoken
 
 import (
+	"context"
 	"fmt"
 	"unicode"
 	"unicode/utf8"
 )
 
 // check validates every field of t against the policy, and t's privileges
-// against by's when by is set. It does not check the lifetime.
-func (is *Issuer) check(t *Token, by *Principal) error {
+// against those of ctx's managers and by (see [WithPrivileges]). It does
+// not check the lifetime.
+func (is *Issuer) check(ctx context.Context, t *Token, by *Principal) error {
 	switch t.Kind {
 	case KindUser:
 		if t.OwnerID == "" {
@@ -50,8 +52,9 @@ func (is *Issuer) check(t *Token, by *Principal) error {
 		return policyErr("Metadata", fmt.Sprintf("more than %d keys", MaxMetadataKeys))
 	}
 	for k, v := range t.Metadata {
-		if k == "" || checkText("Metadata", k, MaxMetadataLen) != nil || !utf8.ValidString(v) || len(v) > MaxMetadataLen {
-			return policyErr("Metadata", "keys must be non-empty printable text; keys and values at most 1024 bytes of UTF-8")
+		if k == "" || checkText("Metadata", k, MaxMetadataLen) != nil || checkText("Metadata", v, MaxMetadataLen) != nil {
+			return policyErr("Metadata", "keys must be non-empty; keys and values printable text of at most 1024 bytes of UTF-8, "+
+				"without control characters or bidirectional overrides")
 		}
 	}
 	switch f := t.IPFilter; {
@@ -79,36 +82,12 @@ func (is *Issuer) check(t *Token, by *Principal) error {
 			return err
 		}
 	}
-	if by != nil {
-		return is.checkEscalation(t, by)
-	}
-	return nil
-}
-
-// checkEscalation fails unless every role, access level and resource t holds
-// is also held by p.
-func (is *Issuer) checkEscalation(t *Token, p *Principal) error {
-	for _, r := range t.Roles {
-		if !p.HasRole(r) {
-			return &PolicyError{Rule: "NoEscalation", Field: "Roles", Detail: fmt.Sprintf("issuer lacks role %q", r)}
+	if t.Kind == KindOrg {
+		if err := is.pol.checkRateLimit(t); err != nil {
+			return err
 		}
 	}
-	for _, api := range is.pol.apis(t.Roles, t.Grants) {
-		if want := is.pol.access(t.Roles, t.Grants, api); want > p.accessUnder(is.pol, api) {
-			return &PolicyError{Rule: "NoEscalation", Field: "Grants", Detail: fmt.Sprintf("issuer lacks %s access to %q", want, api)}
-		}
-	}
-	if len(p.Resources) > 0 {
-		if len(t.Resources) == 0 {
-			return &PolicyError{Rule: "NoEscalation", Field: "Resources", Detail: "issuer is limited to some resources; so must the token be"}
-		}
-		for _, r := range t.Resources {
-			if !p.AllowsResource(r) {
-				return &PolicyError{Rule: "NoEscalation", Field: "Resources", Detail: fmt.Sprintf("issuer lacks resource %q", r)}
-			}
-		}
-	}
-	return nil
+	return is.mayHold(ctx, t, by)
 }
 
 func checkText(rule, s string, maxLen int) error {
@@ -122,6 +101,16 @@ func checkText(rule, s string, maxLen int) error {
 		if unicode.IsControl(r) {
 			return policyErr(rule, "contains control characters")
 		}
+		if bidiControl(r) {
+			return policyErr(rule, "contains a bidirectional override (U+202A to U+202E, U+2066 to U+2069)")
+		}
 	}
 	return nil
+}
+
+// bidiControl reports whether r is an embedding, override or isolate
+// control, which can make text read differently from what it holds
+// ("Trojan Source", CVE-2021-42574).
+func bidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }

@@ -252,9 +252,11 @@ func ExampleIssuer_Recover() {
 	policy := apitoken.Policy{Prefix: "acme"}
 	sealKey := bytes.Repeat([]byte{3}, 32) // 32 random bytes, from the host's secret store
 	spec := apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "webhook signer"}
+	audit := func(_ context.Context, e apitoken.Event) { fmt.Println("audit:", e.Type) } // or apitoken.SlogAudit(logger)
 
 	// README: Recoverable tokens
-	iss, err := apitoken.NewIssuer(store, policy, apitoken.WithSealKeys(sealKey))
+	iss, err := apitoken.NewIssuer(store, policy, apitoken.WithSealKeys(sealKey),
+		apitoken.WithAudit(audit)) // every key shown again leaves a trace
 	secret, tok, err := iss.Issue(ctx, spec)
 	again, err := iss.Recover(ctx, tok.ID) // the same plaintext, for its owner to see again
 	// end of the README snippet
@@ -265,6 +267,8 @@ func ExampleIssuer_Recover() {
 	_, err = iss.Recover(ctx, tok.ID)
 	fmt.Println(errors.Is(err, apitoken.ErrNotRecoverable))
 	// Output:
+	// audit: created
+	// audit: recovered
 	// <nil> true
 	// true
 }

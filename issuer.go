@@ -29,7 +29,8 @@ type Issuer struct {
 // NewIssuer returns an Issuer that keeps tokens in store under policy. It
 // takes [IssuerOption]s: [WithHashKeys], [WithSealKeys], [WithClock],
 // [WithLogger] and [WithAudit]. An invalid policy is a [*PolicyError]; a bad option is an
-// error naming it.
+// error naming it, as is WithSealKeys without WithAudit or WithLogger (a
+// recovered key must leave a trace).
 func NewIssuer(store Store, policy Policy, opts ...IssuerOption) (*Issuer, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewIssuer: nil Store")
@@ -46,6 +47,10 @@ func NewIssuer(store Store, policy Policy, opts ...IssuerOption) (*Issuer, error
 		return nil, err
 	}
 	is := &Issuer{store: store, pol: pol, src: policy.Clone(), hash: newHasher(cfg.hashKeys), cfg: cfg}
+	if len(cfg.sealKeys) > 0 && cfg.audit == nil && cfg.logger == nil {
+		return nil, errors.New("apitoken: NewIssuer: WithSealKeys needs WithAudit or WithLogger: " +
+			"every key shown again (Issuer.Recover) must leave a trace")
+	}
 	if len(cfg.sealKeys) > 0 {
 		if is.seal, err = newSealer(cfg.sealKeys, cfg.rand); err != nil {
 			return nil, fmt.Errorf("apitoken: NewIssuer: WithSealKeys: %w", err)
@@ -86,7 +91,8 @@ type Spec struct {
 	RateLimit *Limit
 	Metadata  map[string]string
 	// IssuedBy, when set, is who asks: the new token may not hold a role,
-	// an access level or a resource that IssuedBy lacks.
+	// an access level or a resource that IssuedBy lacks. [WithPrivileges]
+	// says the same for every call made with a context.
 	IssuedBy *Principal
 }
 
@@ -94,8 +100,10 @@ type Spec struct {
 // outside the caller's hands — and the stored record (which holds only the
 // hash and the hint; the caller owns it). Errors: a [*PolicyError] (matching
 // [ErrPolicy], and [ErrTooManyTokens] for the per-owner bound) when the spec
-// breaks the policy, [ErrRandom] if the random source fails, or the store's
-// error. Nothing is stored on error. The spec's slices and maps are copied.
+// breaks the policy, exceeds the privileges of ctx ([WithPrivileges]; rule
+// "NoEscalation") or meets a store holding tokens of another prefix (rule
+// "Prefix", see [PolicyRecorder]); [ErrRandom] if the random source fails,
+// or the store's error. Nothing is stored on error. The spec's slices and maps are copied.
 func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) {
 	now := is.cfg.clock().UTC()
 	if spec.Kind == KindOrg && spec.OwnerID == "" {
@@ -137,7 +145,10 @@ func (is *Issuer) Issue(ctx context.Context, spec Spec) (Secret, *Token, error) 
 		return Secret{}, nil, err
 	}
 	t.ExpiresAt = life.ExpiresAt(now)
-	if err := is.check(t, spec.IssuedBy); err != nil {
+	if err := is.check(ctx, t, spec.IssuedBy); err != nil {
+		return Secret{}, nil, err
+	}
+	if err := is.checkPolicyID(ctx); err != nil {
 		return Secret{}, nil, err
 	}
 	id, err := uuid.NewV7FromReader(is.cfg.rand)

@@ -378,7 +378,7 @@ func TestReveal(t *testing.T) {
 	}
 	key := bytes.Repeat([]byte{7}, 32)
 	store := memstore.New()
-	iss, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(key))
+	iss, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(key), quietAudit)
 	require.NoError(t, err)
 	s, tok, err := iss.Issue(ctx, orgSpec())
 	require.NoError(t, err)
@@ -395,12 +395,12 @@ func TestReveal(t *testing.T) {
 		t.Errorf("Reveal after Regenerate = %v, %v; want the new secret", got, err)
 	}
 	// Key rotation: an older key still opens; an unknown key does not.
-	rotated, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(bytes.Repeat([]byte{8}, 32), key))
+	rotated, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(bytes.Repeat([]byte{8}, 32), key), quietAudit)
 	require.NoError(t, err)
 	if got, err := rotated.Recover(ctx, tok.ID); err != nil || got.Reveal() != s2.Reveal() {
 		t.Errorf("Reveal with rotated ring = %v, %v", got, err)
 	}
-	stranger, _ := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(bytes.Repeat([]byte{9}, 32)))
+	stranger, _ := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys(bytes.Repeat([]byte{9}, 32)), quietAudit)
 	if _, err := stranger.Recover(ctx, tok.ID); !errors.Is(err, apitoken.ErrNotRecoverable) {
 		t.Errorf("Reveal with a foreign key = %v, want ErrNotRecoverable", err)
 	}
@@ -417,7 +417,7 @@ func TestReveal(t *testing.T) {
 	if _, err := iss.Recover(ctx, tok.ID); !errors.Is(err, apitoken.ErrRevoked) {
 		t.Errorf("Reveal(revoked) = %v, want ErrRevoked", err)
 	}
-	if _, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys([]byte("short"))); err == nil {
+	if _, err := apitoken.NewIssuer(store, testPolicy(), apitoken.WithSealKeys([]byte("short")), quietAudit); err == nil {
 		t.Error("NewIssuer with a short seal key = nil error")
 	}
 }

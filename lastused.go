@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,7 @@ type pendingUses struct {
 	stop    chan struct{} // closed to end the loop
 	done    chan struct{} // closed when the loop has ended
 	stopped sync.Once
+	closed  atomic.Bool // set by stopLoop
 }
 
 func newPendingUses(store Store, logger *slog.Logger) *pendingUses {
@@ -120,7 +122,38 @@ func (u *pendingUses) loop(tick <-chan time.Time, stopTick func()) {
 
 // stopLoop ends the loop (idempotent). It is also the cleanup of a
 // Validator collected without Close.
-func (u *pendingUses) stopLoop() { u.stopped.Do(func() { close(u.stop) }) }
+func (u *pendingUses) stopLoop() {
+	u.closed.Store(true)
+	u.stopped.Do(func() { close(u.stop) })
+}
+
+// dropped is the cleanup of a Validator collected without Close: it warns
+// when uses are pending, naming Close, and stops the loop, which writes
+// them.
+func (u *pendingUses) dropped() {
+	if u.closed.Load() {
+		return // Close has written (or logged) what it held
+	}
+	if n := u.pending(); n > 0 && u.logger != nil {
+		u.logger.LogAttrs(context.Background(), slog.LevelWarn,
+			"apitoken: a Validator was dropped without Close while holding last-used times; "+
+				"its cleanup writes them now, but call Validator.Close at shutdown so none is lost",
+			slog.Int("pending", n))
+	}
+	u.stopLoop()
+}
+
+// pending returns how many uses are not yet written.
+func (u *pendingUses) pending() int {
+	n := 0
+	for i := range u.shards {
+		sh := &u.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
 
 // backgroundFlush flushes with the loop's own flushTimeout budget and logs
 // a failure.

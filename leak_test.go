@@ -97,7 +97,7 @@ func TestLeak(t *testing.T) {
 		OrgRateLimit:        apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 1},
 	}
 	store := memstore.New()
-	iss, err := apitoken.NewIssuer(store, pol, apitoken.WithHashKeys(hashKey, oldHashKey), apitoken.WithSealKeys(sealKey))
+	iss, err := apitoken.NewIssuer(store, pol, apitoken.WithHashKeys(hashKey, oldHashKey), apitoken.WithSealKeys(sealKey), quietAudit)
 	if err != nil {
 		t.Fatal(err)
 	}

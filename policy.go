@@ -16,7 +16,16 @@ type Role struct {
 	// RateLimit, when set, is the default limit of org tokens holding the
 	// role (the highest-rate one wins among several); zero: OrgRateLimit.
 	RateLimit Limit
+	// Includes names roles this one contains, for a ladder of roles
+	// ("admin" includes "operator", which includes "observer"): the role
+	// grants what each included role grants, and a manager holding it may
+	// give tokens the included roles (see [WithPrivileges]). Inclusion is
+	// transitive; an unknown name or a cycle is a policy error.
+	Includes []string
 }
+
+// DefaultMaxGrace is the MaxGrace of a Policy that sets none: a day.
+const DefaultMaxGrace = 24 * time.Hour
 
 // DefaultIdleTimeout is the IdleTimeout of a Policy that sets none.
 const DefaultIdleTimeout = 90 * 24 * time.Hour
@@ -86,6 +95,23 @@ type Policy struct {
 	// by all tokens of one user. Zero: no limit.
 	OrgRateLimit  Limit
 	UserRateLimit Limit
+	// MaxRateLimit is the highest limit an org token's own RateLimit may
+	// set (Spec.RateLimit, Patch.RateLimit): neither its Rate nor its
+	// Burst may exceed its. Zero means the limit the token would have
+	// without one of its own (its roles' RateLimit, or OrgRateLimit), so
+	// an override can only lower it. A token's own zero Limit ("no
+	// limit") needs AllowNoRateLimit, unless that ceiling is itself no
+	// limit. Tokens stored with a higher limit are held to the ceiling
+	// when they validate.
+	MaxRateLimit Limit
+	// AllowNoRateLimit lets an org token's own RateLimit be the zero
+	// Limit: no limit at all.
+	AllowNoRateLimit bool
+	// MaxGrace bounds the grace period of [Issuer.Regenerate] (WithGrace):
+	// how long a replaced secret may keep working. Zero means
+	// DefaultMaxGrace (a day). The grace never runs past the token's
+	// expiry either.
+	MaxGrace time.Duration
 }
 
 // policy is a validated, copied Policy with parsed filters.
@@ -106,6 +132,12 @@ type policy struct {
 	orgLimit        Limit
 	userLimit       Limit
 	roleLimits      map[string]Limit
+	maxLimit        Limit
+	allowNoLimit    bool
+	maxGrace        time.Duration
+	// within maps each role to the roles it includes, itself among them
+	// (transitively); roles already holds the included roles' grants.
+	within map[string][]string
 }
 
 // Clone returns a deep copy of p: its slices and maps are new.
@@ -122,6 +154,7 @@ func (p Policy) Clone() Policy {
 		roles := make(map[string]Role, len(p.Roles))
 		for k, r := range p.Roles {
 			r.Grants = maps.Clone(r.Grants)
+			r.Includes = slices.Clone(r.Includes)
 			roles[k] = r
 		}
 		p.Roles = roles
@@ -152,6 +185,9 @@ func (p Policy) compile() (*policy, error) {
 		maxPerOwner:     p.MaxTokensPerOwner,
 		orgLimit:        p.OrgRateLimit,
 		userLimit:       p.UserRateLimit,
+		maxLimit:        p.MaxRateLimit,
+		allowNoLimit:    p.AllowNoRateLimit,
+		maxGrace:        p.MaxGrace,
 	}
 	if c.prefix == "" {
 		c.prefix = "tok"
@@ -238,6 +274,9 @@ func (p Policy) compile() (*policy, error) {
 			c.roleLimits[name] = r.RateLimit
 		}
 	}
+	if err := c.includeRoles(p.Roles); err != nil {
+		return nil, err
+	}
 	for _, r := range p.DefaultRoles {
 		if _, ok := c.roles[r]; !ok {
 			return nil, policyErr("DefaultRoles", fmt.Sprintf("unknown role %q", r))
@@ -252,7 +291,106 @@ func (p Policy) compile() (*policy, error) {
 	if err := p.UserRateLimit.validate("UserRateLimit"); err != nil {
 		return nil, err
 	}
+	if err := p.MaxRateLimit.validate("MaxRateLimit"); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.MaxGrace == 0:
+		c.maxGrace = DefaultMaxGrace
+	case p.MaxGrace < 0:
+		return nil, policyErr("MaxGrace", "negative")
+	}
+	if p.RequireIPFilter && len(p.IPFilters) == 0 && !p.AllowInlineIPFilter {
+		return nil, policyErr("RequireIPFilter", "no token could be issued: define IPFilters or set AllowInlineIPFilter")
+	}
 	return c, nil
+}
+
+// limitDefaults returns the policy's limits.
+func (c *policy) limitDefaults() LimitDefaults {
+	return LimitDefaults{Org: c.orgLimit, User: c.userLimit, Roles: c.roleLimits}
+}
+
+// checkRateLimit fails if org token t's own rate limit exceeds the
+// ceiling: MaxRateLimit, or else the limit t would have without its own.
+func (c *policy) checkRateLimit(t *Token) error {
+	if t.RateLimit == nil {
+		return nil
+	}
+	l, ceiling := *t.RateLimit, c.maxLimit
+	if ceiling.IsZero() {
+		u := *t
+		u.RateLimit = nil
+		_, ceiling = c.limitDefaults().LimitFor(&u)
+	}
+	switch {
+	case ceiling.IsZero():
+		return nil
+	case l.IsZero() && !c.allowNoLimit:
+		return &PolicyError{Rule: "MaxRateLimit", Field: "RateLimit",
+			Detail: fmt.Sprintf("no limit is not allowed (the policy allows at most %s)", ceiling)}
+	case l.Rate > ceiling.Rate || l.Burst > ceiling.Burst:
+		return &PolicyError{Rule: "MaxRateLimit", Field: "RateLimit",
+			Detail: fmt.Sprintf("%s exceeds the maximum of %s", l, ceiling)}
+	}
+	return nil
+}
+
+// includeRoles checks every Role.Includes, records each role's closure in
+// c.within and adds the included roles' grants to c.roles.
+func (c *policy) includeRoles(roles map[string]Role) error {
+	c.within = make(map[string][]string, len(roles))
+	for _, name := range slices.Sorted(maps.Keys(roles)) {
+		for _, in := range roles[name].Includes {
+			if _, ok := roles[in]; !ok {
+				return policyErr("Roles", fmt.Sprintf("role %q includes unknown role %q", name, in))
+			}
+		}
+	}
+	// closure walks the inclusions from name depth first; path holds the
+	// roles being walked, so meeting one of them again is a cycle.
+	var closure func(name string, path []string) ([]string, error)
+	closure = func(name string, path []string) ([]string, error) {
+		if got, ok := c.within[name]; ok {
+			return got, nil
+		}
+		if i := slices.Index(path, name); i >= 0 {
+			return nil, policyErr("Roles", "roles include each other in a cycle: "+strings.Join(append(path[i:], name), " → "))
+		}
+		set := []string{name}
+		for _, in := range roles[name].Includes {
+			sub, err := closure(in, append(path, name))
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range sub {
+				if !slices.Contains(set, r) {
+					set = append(set, r)
+				}
+			}
+		}
+		c.within[name] = set
+		return set, nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(roles)) {
+		set, err := closure(name, nil)
+		if err != nil {
+			return err
+		}
+		g := c.roles[name]
+		for _, in := range set[1:] {
+			for api, level := range c.roles[in] {
+				if level > g[api] {
+					if g == nil {
+						g = Grants{}
+					}
+					g[api] = level
+				}
+			}
+		}
+		c.roles[name] = g
+	}
+	return nil
 }
 
 // ruleOf returns "<rule>: <detail>" of a *PolicyError, for a rule that

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -25,6 +26,26 @@ func Per(n int, d time.Duration) Rate {
 type Limit struct {
 	Rate  Rate `json:"rate"`  // events per second
 	Burst int  `json:"burst"` // bucket size, at least 1 when Rate > 0
+}
+
+// String describes l in words: "no limit", or for example "10/s, burst
+// 20" or "2/h, burst 1" (per second, minute, hour or day: the first unit
+// that gives at least 1).
+func (l Limit) String() string {
+	if l.IsZero() {
+		return "no limit"
+	}
+	n, unit := float64(l.Rate), "s"
+	for _, u := range []struct {
+		name string
+		secs float64
+	}{{"min", 60}, {"h", 3600}, {"day", 86400}} {
+		if n >= 1 {
+			break
+		}
+		n, unit = float64(l.Rate)*u.secs, u.name
+	}
+	return strconv.FormatFloat(n, 'g', 4, 64) + "/" + unit + ", burst " + strconv.Itoa(l.Burst)
 }
 
 // IsZero reports whether l means "no limit".

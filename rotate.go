@@ -3,6 +3,7 @@ package apitoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -15,7 +16,8 @@ type regenerate struct {
 }
 
 // WithGrace keeps the replaced secret valid for d after regeneration (capped
-// at its old expiry), so clients can switch over without downtime.
+// at its old expiry), so clients can switch over without downtime. d may
+// not exceed the policy's MaxGrace (a day by default).
 func WithGrace(d time.Duration) RegenerateOption {
 	return func(r *regenerate) { r.grace = d }
 }
@@ -39,10 +41,17 @@ func WithIfVersion(version int64) RegenerateOption {
 // secret in turn, so exactly one secret (the last) stays live; with
 // [WithIfVersion] only the first of them succeeds. An expired or revoked
 // token is frozen: Regenerate fails with [ErrExpired] or [ErrRevoked]
-// (delete it and issue a new one). Regenerating counts as a use for the
+// (delete it and issue a new one). The token must meet the current policy,
+// as if issued now, and its roles, access and resources must be within the
+// privileges of ctx ([WithPrivileges]): a manager gets a key only to a
+// token they could have created. Regenerating counts as a use for the
 // idle timeout, and the new secret's IssuedAt is now. Errors: [ErrNotFound],
-// [ErrRevoked], [ErrExpired], a [*PolicyError] for the lifetime or a
-// negative grace, [ErrRandom], [ErrConflict] or an error matching [ErrStoreUnavailable] when the store fails.
+// [ErrRevoked], [ErrExpired], a [*PolicyError] for the lifetime, a grace
+// that is negative or above MaxGrace (rule "MaxGrace"), any other broken
+// rule or privileges exceeded (rule "NoEscalation"), another prefix in
+// the store (rule "Prefix"), [ErrRandom],
+// [ErrConflict] or an error matching [ErrStoreUnavailable] when the store
+// fails. Nothing changes and no secret is returned on error.
 func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts ...RegenerateOption) (Secret, *Token, error) {
 	var r regenerate
 	for _, o := range opts {
@@ -51,15 +60,24 @@ func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts
 		}
 	}
 	if r.grace < 0 {
-		return Secret{}, nil, policyErr("Grace", "negative grace period")
+		return Secret{}, nil, policyErr("MaxGrace", "negative grace period")
+	}
+	if r.grace > is.pol.maxGrace {
+		return Secret{}, nil, policyErr("MaxGrace", fmt.Sprintf("a grace period of %s exceeds the maximum of %s", r.grace, is.pol.maxGrace))
 	}
 	life = is.pol.resolveLifetime(life)
+	if err := is.checkPolicyID(ctx); err != nil {
+		return Secret{}, nil, err
+	}
 	var secret Secret
 	t, err := is.modify(ctx, "regenerate", id, r.ifVersion, func(t *Token, now time.Time) error {
 		if err := is.modifiable(t, now); err != nil {
 			return err
 		}
 		if err := is.pol.checkLifetime(life, now, now); err != nil {
+			return err
+		}
+		if err := is.check(ctx, t, nil); err != nil {
 			return err
 		}
 		t.PrevHash, t.PrevExpiresAt = Hash{}, time.Time{}

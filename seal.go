@@ -10,10 +10,15 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Recover returns the plaintext of a recoverable token (see [WithSealKeys]).
+// Recover returns the plaintext of a recoverable token (see [WithSealKeys]),
+// only to a caller who could have created the token: its roles, access,
+// resources and rate limit must be within the privileges of ctx
+// ([WithPrivileges]). Every recovery is an [EventRecovered] for the audit
+// hook and is logged at Warn, with its actor, to the Issuer's logger.
 // Errors: [ErrNotRecoverable] without seal keys, for a token stored without
 // a sealed secret, or if no configured key opens it; [ErrRevoked] or
-// [ErrExpired] for a token that no longer works; [ErrNotFound].
+// [ErrExpired] for a token that no longer works; a [*PolicyError] (rule
+// "NoEscalation" or "MaxRateLimit") for privileges exceeded; [ErrNotFound].
 func (is *Issuer) Recover(ctx context.Context, id string) (Secret, error) {
 	if is.seal == nil {
 		return Secret{}, fmt.Errorf("%w: no seal keys configured", ErrNotRecoverable)
@@ -25,6 +30,14 @@ func (is *Issuer) Recover(ctx context.Context, id string) (Secret, error) {
 	now := is.cfg.clock()
 	if err := is.modifiable(t, now); err != nil {
 		return Secret{}, err
+	}
+	if len(managers(ctx, nil)) > 0 {
+		if err := is.pol.checkRateLimit(t); err != nil {
+			return Secret{}, err
+		}
+		if err := is.mayHold(ctx, t, nil); err != nil {
+			return Secret{}, err
+		}
 	}
 	if len(t.Sealed) == 0 {
 		return Secret{}, fmt.Errorf("%w: token %s was stored without its secret", ErrNotRecoverable, t.ID)

@@ -28,7 +28,8 @@ type Patch struct {
 	ResetRateLimit bool
 	Metadata       *map[string]string
 	// IssuedBy, when set, is who asks; the result may not exceed its
-	// privileges.
+	// privileges. [WithPrivileges] says the same for every call made with
+	// a context.
 	IssuedBy *Principal
 	// IfVersion, when nonzero, makes the update conditional: it applies
 	// only if the stored token's Version still equals IfVersion (the
@@ -99,7 +100,7 @@ func (is *Issuer) update(ctx context.Context, id string, p Patch) (*Token, error
 			}
 			t.ExpiresAt = life.ExpiresAt(now)
 		}
-		return is.check(t, p.IssuedBy)
+		return is.check(ctx, t, p.IssuedBy)
 	})
 }
 

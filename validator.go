@@ -49,8 +49,8 @@ type Validator struct {
 // request back with [LookupLimiter.Refund], a second round trip on that
 // path only, so on every store a denied request costs no budget. Given a [HashReader] store it
 // reads tokens into reused Tokens, and given a [UseMarker] store it writes
-// uses at once. An invalid policy is a [*PolicyError]; a bad option is an
-// error naming it.
+// uses at once. An invalid policy is a [*PolicyError], as is an idle
+// timeout shorter than the flush interval; a bad option is an error naming it.
 func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validator, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewValidator: nil Store")
@@ -65,8 +65,12 @@ func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validat
 	if err != nil {
 		return nil, err
 	}
+	if pol.idleTimeout > 0 && pol.idleTimeout < cfg.flushInterval {
+		return nil, policyErr("IdleTimeout", fmt.Sprintf("%s is shorter than the flush interval (%s): a token in use "+
+			"would look idle before its use is written; raise IdleTimeout or lower WithFlushInterval", pol.idleTimeout, cfg.flushInterval))
+	}
 	v := &Validator{store: store, pol: pol, hash: newHasher(cfg.hashKeys), cfg: cfg, uses: newPendingUses(store, cfg.logger),
-		defaults: LimitDefaults{Org: pol.orgLimit, User: pol.userLimit, Roles: pol.roleLimits}}
+		defaults: pol.limitDefaults()}
 	// The store is its own limiter only if it is the very same value (and
 	// == would not panic on an incomparable type).
 	if ll, ok := store.(LookupLimiter); ok && cfg.limiter != nil &&
@@ -80,8 +84,9 @@ func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validat
 	v.cfg.hashKeys = nil
 	tick, stopTick := cfg.ticker(cfg.flushInterval)
 	go v.uses.loop(tick, stopTick)
-	// A Validator dropped without Close stops its loop when collected.
-	runtime.AddCleanup(v, (*pendingUses).stopLoop, v.uses)
+	// A Validator dropped without Close warns and stops its loop (which
+	// writes the pending uses) when collected.
+	runtime.AddCleanup(v, (*pendingUses).dropped, v.uses)
 	return v, nil
 }
 
@@ -192,6 +197,13 @@ type found struct {
 	charged  *Decision // taken by a combined lookup (GetByHashAllow), or nil
 }
 
+// The reasons an org token is unknown where it is presented: they match
+// [ErrUnknown], and a [TokenError]'s text (for logs only) says why.
+var (
+	errOtherOrg = fmt.Errorf("%w: not valid in this org (an org token works only in its own org)", ErrUnknown)
+	errNoOrg    = fmt.Errorf("%w: not valid without an org (the request named none, on a multi-tenant Validator)", ErrUnknown)
+)
+
 // checkState returns why the found token cannot act in org from addr at
 // now, or nil: foreign, revoked, expired (at expiresAt, or its previous
 // secret's grace is over), idle or outside its IP filter.
@@ -199,7 +211,12 @@ func (v *Validator) checkState(f found, org string, expiresAt time.Time, addr ne
 	t := f.token
 	switch {
 	case t.Kind == KindOrg && t.OrgID != org:
-		return ErrUnknown // from another org (or from none), a foreign token does not exist
+		// From another org (or from none), a foreign token does not exist;
+		// only the log learns why.
+		if org == "" {
+			return errNoOrg
+		}
+		return errOtherOrg
 	case t.Revoked():
 		return ErrRevoked
 	case !expiresAt.IsZero() && !now.Before(expiresAt), f.prev && !now.Before(t.PrevExpiresAt):

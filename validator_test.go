@@ -42,6 +42,7 @@ func TestValidateOrgToken(t *testing.T) {
 func TestValidateErrors(t *testing.T) {
 	pol := testPolicy()
 	pol.OrgRateLimit = apitoken.Limit{Rate: apitoken.Per(1, time.Hour), Burst: 1}
+	pol.MaxRateLimit = apitoken.Limit{Rate: 1, Burst: 5} // the ceiling of a token's own limit
 	tests := []struct {
 		name    string
 		spec    func(*apitoken.Spec)

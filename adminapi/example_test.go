@@ -79,3 +79,66 @@ func Example() {
 	// 422 application/problem+json policy AllowedLifetimes lifetime
 	// 403
 }
+
+// Example_perOrgManager shows a manager whose privileges depend on the
+// scope. The authorization hook runs after routing, so it can read the org
+// of the request with r.PathValue("org") and load the manager's privileges
+// in that org alone: here Ana administers org_a's tokens, only observes in
+// org_b, and has nothing to do with org_c.
+func Example_perOrgManager() {
+	policy := apitoken.Policy{
+		Prefix: "acme",
+		Roles: map[string]apitoken.Role{
+			"observer": {Grants: apitoken.Grants{"devices": apitoken.AccessRead}},
+			"admin":    {Grants: apitoken.Grants{"devices": apitoken.AccessFull}},
+		},
+	}
+	iss, err := apitoken.NewIssuer(memstore.New(), policy)
+	if err != nil {
+		panic(err)
+	}
+	roles := map[string]map[string][]string{ // the host's memberships: user → org → roles there
+		"ana": {"org_a": {"admin", "observer"}, "org_b": {"observer"}},
+	}
+	admin, err := adminapi.New(iss, func(r *http.Request) (*adminapi.Manager, error) {
+		user := r.Header.Get("X-User") // the host's own authentication, simplified
+		if user == "" {
+			return nil, adminapi.ErrUnauthenticated
+		}
+		org := r.PathValue("org") // "" outside /orgs/{org}/
+		held := roles[user][org]
+		return &adminapi.Manager{
+			Actor:      "user:" + user,
+			UserID:     user,
+			Privileges: &apitoken.Principal{Roles: held}, // what the manager holds in this org
+			May: func(s adminapi.Scope) bool { // only the org whose privileges these are
+				return len(held) > 0 && s.Owner == apitoken.OrgOwner(org)
+			},
+		}, nil
+	}, adminapi.WithPolicy(policy))
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", admin))
+
+	create := func(org, role string) {
+		r := httptest.NewRequest("POST", "/api/v1/orgs/"+org+"/apitokens", strings.NewReader(`{"name": "ci", "roles": ["`+role+`"]}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-User", "ana")
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		var problem struct{ Rule string }
+		_ = json.Unmarshal(w.Body.Bytes(), &problem)
+		fmt.Println(strings.TrimSpace(fmt.Sprint(org, " ", role, ": ", w.Code, " ", problem.Rule)))
+	}
+	create("org_a", "admin")
+	create("org_b", "observer")
+	create("org_b", "admin")
+	create("org_c", "observer")
+	// Output:
+	// org_a admin: 201
+	// org_b observer: 201
+	// org_b admin: 422 NoEscalation
+	// org_c observer: 403
+}

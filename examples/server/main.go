@@ -102,11 +102,14 @@ func run(ctx context.Context, addr, file, dsn string) error {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"token": p.Hint, "org": p.OrgID, "devices": []string{"sensor-1", "sensor-2"}})
 	})))
-	admin, err := adminAPI(v, iss)
+	admin, openAPI, err := adminAPI(v, iss)
 	if err != nil {
 		return err
 	}
 	mux.Handle("/api/v1/", admin)
+	// adminapi serves its OpenAPI document without authorization; so does
+	// this server, in front of the token middleware.
+	mux.Handle("GET /api/v1/openapi.json", openAPI)
 	if err := mountConsole(mux, v, iss); err != nil {
 		return err
 	}
@@ -144,12 +147,14 @@ func open(ctx context.Context, file, dsn string) (*sqlstore.Store, error) {
 
 // adminAPI is the admin API behind the same token middleware as the
 // devices API, for the "apitokens" API: a token with the token-admin role
-// manages the demo org's tokens, and may grant no more than it holds.
-func adminAPI(v *apitoken.Validator, iss *apitoken.Issuer) (http.Handler, error) {
+// manages the demo org's tokens, and may grant no more than it holds. The
+// second handler is the same API without the middleware, for the one
+// route that needs no token, GET /openapi.json.
+func adminAPI(v *apitoken.Validator, iss *apitoken.Issuer) (http.Handler, http.Handler, error) {
 	auth, err := httpauth.New(v, httpauth.WithAPIName("apitokens"), httpauth.WithRealm("admin"),
 		httpauth.WithObserver(httpauth.SlogObserver(slog.Default())))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	admin, err := adminapi.New(iss, func(r *http.Request) (*adminapi.Manager, error) {
 		p, ok := httpauth.PrincipalFrom(r.Context())
@@ -159,9 +164,10 @@ func adminAPI(v *apitoken.Validator, iss *apitoken.Issuer) (http.Handler, error)
 		return manager(p)
 	}, adminapi.WithPolicy(policy))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return auth.Wrap(http.StripPrefix("/api/v1", admin)), nil
+	api := http.StripPrefix("/api/v1", admin)
+	return auth.Wrap(api), api, nil
 }
 
 // demoToken issues a reader token and a token-admin token if the store has

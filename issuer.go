@@ -30,7 +30,9 @@ type Issuer struct {
 // takes [IssuerOption]s: [WithHashKeys], [WithSealKeys], [WithClock],
 // [WithLogger] and [WithAudit]. An invalid policy is a [*PolicyError]; a bad option is an
 // error naming it, as is WithSealKeys without WithAudit or WithLogger (a
-// recovered key must leave a trace).
+// recovered key must leave a trace). A store that says it cannot serve
+// (see Readiness in [Store], such as a database never migrated) is an
+// error wrapping the store's.
 func NewIssuer(store Store, policy Policy, opts ...IssuerOption) (*Issuer, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewIssuer: nil Store")
@@ -40,6 +42,9 @@ func NewIssuer(store Store, policy Policy, opts ...IssuerOption) (*Issuer, error
 	defer wipe(cfg.hashKeys) // the hasher and the sealer hold their own copies
 	defer wipe(cfg.sealKeys)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkReady("NewIssuer", store); err != nil {
 		return nil, err
 	}
 	pol, err := policy.compile()

@@ -23,13 +23,18 @@ type Pruner struct {
 
 // NewPruner returns a Pruner for store under policy. It takes
 // [PrunerOption]s: [WithClock], [WithLogger], [WithAudit], [WithBatchSize],
-// [WithPruneMargin] and [WithFlushFirst].
+// [WithPruneMargin] and [WithFlushFirst]. An invalid policy is a
+// [*PolicyError]; a bad option is an error naming it; a store that says it
+// cannot serve (see Readiness in [Store]) is an error wrapping the store's.
 func NewPruner(store Store, policy Policy, opts ...PrunerOption) (*Pruner, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewPruner: nil Store")
 	}
 	cfg := prunerConfig{base: newBase(), batchSize: DefaultPruneBatch, pruneMargin: DefaultPruneMargin}
 	if err := configure("NewPruner", &cfg, opts, PrunerOption.applyPruner); err != nil {
+		return nil, err
+	}
+	if err := checkReady("NewPruner", store); err != nil {
 		return nil, err
 	}
 	pol, err := policy.compile()

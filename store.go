@@ -3,6 +3,8 @@ package apitoken
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -19,6 +21,15 @@ import (
 // Errors: a missing record is reported as [ErrNotFound] (wrapped or not),
 // never as (nil, nil); a refused write as [ErrConflict]; anything else is an
 // infrastructure failure. A store never receives a plaintext token.
+//
+// Readiness: a store that can be set up wrongly (a database without its
+// schema, say) may also have a method Ready(ctx context.Context) error,
+// which reports nil when the store can serve, an error matching
+// [ErrStoreUnavailable] when it cannot be reached (it may come up later),
+// and any other error for a setup it cannot serve, with a message that says
+// what to do. [NewIssuer], [NewValidator] and [NewPruner] call it (for at
+// most five seconds) and fail on such a setup error, so a store that was
+// never migrated stops the program at start-up, not at its first request.
 type Store interface {
 	// Create stores a new token. It fails with ErrConflict if a token with
 	// the same ID exists or if t.Hash (or a nonzero t.PrevHash) equals the
@@ -222,4 +233,22 @@ type LookupLimiter interface {
 	// resource), so a denied request costs no budget. Refunding a key with
 	// no state (a full bucket) changes nothing and is no error.
 	Refund(ctx context.Context, key LimitKey, limit Limit, now time.Time) error
+}
+
+// readyTimeout bounds the readiness check of a constructor.
+const readyTimeout = 5 * time.Second
+
+// checkReady calls store's Ready method, if it has one (see [Store]), and
+// returns its error unless it is only an unavailable store.
+func checkReady(op string, store Store) error {
+	r, ok := store.(interface{ Ready(context.Context) error })
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout) // a constructor has no caller's context
+	defer cancel()
+	if err := r.Ready(ctx); err != nil && !errors.Is(err, ErrStoreUnavailable) {
+		return fmt.Errorf("apitoken: %s: the store cannot serve: %w", op, err)
+	}
+	return nil
 }

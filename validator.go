@@ -50,7 +50,9 @@ type Validator struct {
 // path only, so on every store a denied request costs no budget. Given a [HashReader] store it
 // reads tokens into reused Tokens, and given a [UseMarker] store it writes
 // uses at once. An invalid policy is a [*PolicyError], as is an idle
-// timeout shorter than the flush interval; a bad option is an error naming it.
+// timeout shorter than the flush interval; a bad option is an error naming
+// it; a store that says it cannot serve (see Readiness in [Store], such as
+// a database never migrated) is an error wrapping the store's.
 func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validator, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewValidator: nil Store")
@@ -59,6 +61,9 @@ func NewValidator(store Store, policy Policy, opts ...ValidatorOption) (*Validat
 	err := configure("NewValidator", &cfg, opts, ValidatorOption.applyValidator)
 	defer wipe(cfg.hashKeys) // the hasher holds its own copies
 	if err != nil {
+		return nil, err
+	}
+	if err := checkReady("NewValidator", store); err != nil {
 		return nil, err
 	}
 	pol, err := policy.compile()

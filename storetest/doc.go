@@ -48,8 +48,10 @@
 // only when the store implements them and are skipped with a reason
 // otherwise: in version 2, [apitoken.HashReader] (the ReadByHash/… clauses,
 // and every GetByHash check also asks ReadByHash),
-// [apitoken.LookupLimiter] (the GetByHashAllow/… and Refund/… clauses) and
-// [apitoken.UseMarker] (the MarkUsed/… clauses).
+// [apitoken.LookupLimiter] (the GetByHashAllow/… and Refund/… clauses),
+// [apitoken.UseMarker] (the MarkUsed/… clauses) and
+// [apitoken.PolicyRecorder] (the RecordPolicy/… clauses; the
+// ConcurrentFirstCallsAgree clause is written for -race).
 //
 // Lifecycle: Concurrent/RegenerateKeepsOneLiveSecret and
 // Concurrent/ConditionalRegenerateOneWins drive the store through an

@@ -90,6 +90,7 @@ func groups() []group {
 		{"List", listClauses()},
 		{"Touch", touchClauses()},
 		{"MarkUsed", markUsedClauses()},
+		{"RecordPolicy", recordPolicyClauses()},
 		{"Prune", pruneClauses()},
 		{"LastUsed", lastUsedClauses()},
 		{"IssuedAt", issuedAtClauses()},

@@ -24,5 +24,9 @@
 // the store at once, instead of collecting uses and flushing them with
 // Touch.
 //
+// The store is an [apitoken.PolicyRecorder]: it remembers the identity of
+// the policy its tokens are issued under, so an Issuer under another prefix
+// is refused.
+//
 // Only hashes are stored, never plaintext tokens.
 package memstore

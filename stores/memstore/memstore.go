@@ -32,12 +32,14 @@ type Store struct {
 	byID   map[string]uint32
 	byHash index // Hash and PrevHash → slot
 	shapes shapes
+	policy apitoken.PolicyID // what RecordPolicy recorded
 }
 
 var (
-	_ apitoken.Store      = (*Store)(nil)
-	_ apitoken.HashReader = (*Store)(nil)
-	_ apitoken.UseMarker  = (*Store)(nil)
+	_ apitoken.Store          = (*Store)(nil)
+	_ apitoken.HashReader     = (*Store)(nil)
+	_ apitoken.UseMarker      = (*Store)(nil)
+	_ apitoken.PolicyRecorder = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -501,6 +503,30 @@ func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error)
 		}
 	}
 	return n, nil
+}
+
+// RecordPolicy implements [apitoken.PolicyRecorder]: it records id as the
+// identity of the policy the store's tokens are issued under if the store
+// holds none, or the fingerprint of id if it holds one with the same
+// prefix, and returns the identity it held before (id itself if none).
+// The zero id only reads.
+func (s *Store) RecordPolicy(_ context.Context, id apitoken.PolicyID) (apitoken.PolicyID, error) {
+	if id.IsZero() {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.policy, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := s.policy
+	switch {
+	case held.IsZero():
+		s.policy = id
+		return id, nil
+	case held.Prefix == id.Prefix:
+		s.policy.Fingerprint = id.Fingerprint
+	}
+	return held, nil
 }
 
 // String describes the store without its contents.

@@ -2,22 +2,21 @@ package main
 
 import (
 	"errors"
-	"html/template"
 	"net/http"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/adminapi"
 	"github.com/apitoken/apitoken/adminui"
-	"github.com/apitoken/apitoken/httpauth"
 )
 
 // consolePath is where the token console (package adminui) is mounted.
-const consolePath = "/settings/api-tokens"
-
-// sessionCookie holds the management token a person signed in with at
-// /login: this demo has no accounts, so the token is the session. The
-// console checks it on every request, as the admin API's middleware does.
-const sessionCookie = "demo_session"
+// The session cookie is scoped to it, so the console's ways out, to sign
+// out and to sign in again, are under it too.
+const (
+	consolePath = "/settings/api-tokens"
+	signOutPath = consolePath + "/sign-out"
+	signInPath  = consolePath + "/sign-in"
+)
 
 var errNotTokenAdmin = errors.New("not a token-admin token")
 
@@ -35,56 +34,52 @@ func manager(p *apitoken.Principal) (*adminapi.Manager, error) {
 	}, nil
 }
 
-// signedIn validates the session cookie's token for the "apitokens" API.
-func signedIn(v *apitoken.Validator, r *http.Request, token string) (*adminapi.Manager, error) {
-	var peer httpauth.ClientIPSource // no proxy in front: the connection's address
-	p, err := v.Validate(r.Context(), token, apitoken.Request{IP: peer.ClientIP(r), API: "apitokens", Access: apitoken.AccessFull})
-	if err != nil {
-		return nil, errors.Join(adminapi.ErrUnauthenticated, err) // 401: sign in again
-	}
-	return manager(p)
-}
-
 // mountConsole serves the console at consolePath, opening on the demo
-// org's page, and the sign-in page at /login.
-func mountConsole(mux *http.ServeMux, v *apitoken.Validator, iss *apitoken.Issuer) error {
-	ui, err := adminui.New(iss, func(r *http.Request) (*adminapi.Manager, error) {
-		c, err := r.Cookie(sessionCookie)
-		if err != nil {
-			return nil, adminapi.ErrUnauthenticated
-		}
-		return signedIn(v, r, c.Value)
-	}, adminui.WithPrefix(consolePath), adminui.WithTitle("Demo"), adminui.WithSignIn("/login"),
+// org's page, for people signed in at /login, and the sign-out page.
+func (s *server) mountConsole(mux *http.ServeMux, o options) error {
+	ss := &sessions{iss: s.iss, policy: s.iss.Policy(), now: o.now, behindTLS: o.behindTLS, m: map[string]*session{}}
+	ui, err := adminui.New(s.iss, signedIn,
+		adminui.WithPrefix(consolePath), adminui.WithTitle("Demo"), adminui.WithSignIn(signInPath), adminui.WithClock(o.now),
 		adminui.WithAPIs(adminui.API{Name: "devices", Title: "Devices"}, adminui.API{Name: "apitokens", Title: "Token management"}))
 	if err != nil {
 		return err
 	}
-	home := consolePath + "/orgs/" + org + "/"
-	mux.Handle(consolePath+"/", ui)
+	mux.Handle(consolePath+"/", ss.require(ui))
+	mux.Handle("GET "+consolePath+"/assets/", ui) // the stylesheet and script need no session
 	mux.Handle("GET "+consolePath+"/{$}", http.RedirectHandler(home, http.StatusSeeOther))
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, _ *http.Request) { loginPage.Execute(w, "") })
-	// Cross-site posts are refused, so no other site can sign a visitor in.
-	mux.Handle("POST /login", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := r.PostFormValue("token")
-		if _, err := signedIn(v, r, token); err != nil {
-			w.WriteHeader(http.StatusUnauthorized)
-			loginPage.Execute(w, "That is not a working management token (the token-admin role).")
-			return
+	mux.HandleFunc("GET "+signOutPath, func(w http.ResponseWriter, _ *http.Request) {
+		page(w, http.StatusOK, pageView{Heading: "Sign out of the token console", SignOut: true})
+	})
+	mux.Handle("POST "+signOutPath, sameSite(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			ss.end(w, r, c.Value, flashSignedOut)
 		}
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: consolePath,
-			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-		http.Redirect(w, r, home, http.StatusSeeOther)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	})))
-	return nil
+	// The console's Sign in links (its 401 page, and the result of a Revoke
+	// all that revoked the token the manager signed in with) lead to
+	// /login through here, which ends a session whose token is gone, so
+	// /login says why.
+	mux.HandleFunc("GET "+signInPath, func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			if _, flash, err := ss.check(r.Context(), c.Value); err == nil && flash != "" {
+				ss.end(w, r, c.Value, flash)
+			}
+		}
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	})
+	return s.mountLogin(mux, ss, o)
 }
 
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><meta charset="utf-8"><title>Sign in · Demo</title>
-<h1>Sign in to the token console</h1>
-{{with .}}<p role="alert">{{.}}</p>{{end}}
-<form method="post" action="/login">
-<label for="token">Management token</label>
-<input id="token" name="token" type="password" autocomplete="off" required size="50">
-<button type="submit">Sign in</button>
-</form>
-</html>`))
+// home is the console's page of the demo org.
+const home = consolePath + "/orgs/" + org + "/"
+
+// sameSite refuses cross-site form posts, so no other site can sign a
+// visitor in or out.
+func sameSite(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		page(w, http.StatusForbidden, pageView{Message: "This form was sent from another site, so it was refused."})
+	}))
+	return cop.Handler(h)
+}

@@ -7,14 +7,15 @@
 //	go run ./examples/server
 //
 // On first start it issues a demo token and a management token and prints
-// them once, with curl commands to try (README.md walks through the rest). Flags: -addr, -db, -postgres, and -policy to read the
-// security policy from a file (examples/server/policy.json is the built-in
-// one).
+// them once, with curl commands to try (README.md walks through the rest).
+// Flags: -addr, -db, -postgres, -policy to read the security policy from a
+// file (examples/server/policy.json is the built-in one), and -behind-tls
+// for a server behind a TLS-terminating proxy (console cookies are then
+// Secure).
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,8 +28,6 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
-	"github.com/apitoken/apitoken/adminapi"
-	"github.com/apitoken/apitoken/httpauth"
 	"github.com/apitoken/apitoken/stores/sqlstore"
 	"github.com/apitoken/apitoken/stores/sqlstore/postgres"
 	"github.com/apitoken/apitoken/stores/sqlstore/sqlite"
@@ -39,6 +38,7 @@ func main() {
 	file := flag.String("db", "apitoken-example.db", "SQLite database file (created if missing)")
 	dsn := flag.String("postgres", "", "PostgreSQL DSN to use instead of SQLite, e.g. postgres://user:pass@localhost/app")
 	policyFile := flag.String("policy", "", "policy file (JSON, see apitoken.ParsePolicy); empty: the built-in policy")
+	behindTLS := flag.Bool("behind-tls", false, "the server sits behind a proxy that terminates TLS: console cookies are Secure")
 	flag.Parse()
 	if *policyFile != "" {
 		p, err := apitoken.LoadPolicy(*policyFile)
@@ -49,7 +49,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *file, *dsn); err != nil {
+	if err := run(ctx, *addr, *file, *dsn, options{behindTLS: *behindTLS, logger: slog.Default()}); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -68,58 +68,27 @@ var policy = apitoken.Policy{
 
 const org = "org_demo"
 
-func run(ctx context.Context, addr, file, dsn string) error {
+func run(ctx context.Context, addr, file, dsn string, o options) error {
 	store, err := open(ctx, file, dsn)
 	if err != nil {
 		return err
 	}
 	defer store.Close(context.Background()) // after the Validator's last flush
-	iss, err := apitoken.NewIssuer(store, policy)
+	s, err := newServer(store, o)
 	if err != nil {
 		return err
 	}
-	v, err := apitoken.NewValidator(store, policy, apitoken.WithLimiter(apitoken.NewLocalLimiter()), apitoken.WithSingleTenant(org))
-	if err == nil {
-		err = demoToken(ctx, iss, addr)
-	}
-	if err != nil {
+	if err := demoToken(ctx, s.iss, addr); err != nil {
+		s.v.Close(ctx)
 		return err
 	}
-
-	// The middleware answers 401/403/429/503 itself and logs why to stderr.
-	// The Validator is single-tenant, so no org source is needed; the API
-	// name, "devices", comes from the route's pattern.
-	auth, err := httpauth.New(v,
-		httpauth.WithRealm("devices"),
-		httpauth.WithObserver(httpauth.SlogObserver(slog.Default())),
-	)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /devices", auth.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := httpauth.PrincipalFrom(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"token": p.Hint, "org": p.OrgID, "devices": []string{"sensor-1", "sensor-2"}})
-	})))
-	admin, openAPI, err := adminAPI(v, iss)
-	if err != nil {
-		return err
-	}
-	mux.Handle("/api/v1/", admin)
-	// adminapi serves its OpenAPI document without authorization; so does
-	// this server, in front of the token middleware.
-	mux.Handle("GET /api/v1/openapi.json", openAPI)
-	if err := mountConsole(mux, v, iss); err != nil {
-		return err
-	}
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	context.AfterFunc(ctx, func() { srv.Shutdown(context.Background()) }) // on ^C or SIGTERM
 	log.Printf("listening on http://%s (tokens in %s)", addr, store)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return v.Close(context.Background()) // a last flush of last-used times
+	return s.v.Close(context.Background()) // a last flush of last-used times
 }
 
 // open opens the store: the SQLite file, whose tables are created on first
@@ -143,31 +112,6 @@ func open(ctx context.Context, file, dsn string) (*sqlstore.Store, error) {
 		return nil, err
 	}
 	return store, nil
-}
-
-// adminAPI is the admin API behind the same token middleware as the
-// devices API, for the "apitokens" API: a token with the token-admin role
-// manages the demo org's tokens, and may grant no more than it holds. The
-// second handler is the same API without the middleware, for the one
-// route that needs no token, GET /openapi.json.
-func adminAPI(v *apitoken.Validator, iss *apitoken.Issuer) (http.Handler, http.Handler, error) {
-	auth, err := httpauth.New(v, httpauth.WithAPIName("apitokens"), httpauth.WithRealm("admin"),
-		httpauth.WithObserver(httpauth.SlogObserver(slog.Default())))
-	if err != nil {
-		return nil, nil, err
-	}
-	admin, err := adminapi.New(iss, func(r *http.Request) (*adminapi.Manager, error) {
-		p, ok := httpauth.PrincipalFrom(r.Context())
-		if !ok {
-			return nil, adminapi.ErrUnauthenticated
-		}
-		return manager(p)
-	}, adminapi.WithPolicy(policy))
-	if err != nil {
-		return nil, nil, err
-	}
-	api := http.StripPrefix("/api/v1", admin)
-	return auth.Wrap(api), api, nil
 }
 
 // demoToken issues a reader token and a token-admin token if the store has

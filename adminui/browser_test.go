@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/adminui"
 	"github.com/apitoken/apitoken/apitokentest"
 	"github.com/apitoken/apitoken/internal/testservers"
 )
@@ -411,6 +412,25 @@ func TestBrowserRevokeAllSignedIn(t *testing.T) {
 	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.message[data-status="401"]`)))
 	assert.Equal(t, "Sign in to manage API tokens.", run(t, ctx, chromedp.Text(chromedp.CSS(".message"))))
 	assert.Len(t, h.audited(apitoken.EventRevokedAll), 1, "the reload did not post again")
+}
+
+// TestBrowserWrongMount opens a console built with WithPrefix but mounted
+// behind http.StripPrefix: the page says how to mount it, styled.
+func TestBrowserWrongMount(t *testing.T) {
+	kit := apitokentest.New(t)
+	ui, err := adminui.New(kit.Issuer, authorize, adminui.WithPrefix(prefix))
+	require.NoError(t, err)
+	srv := httptest.NewServer(strip(prefix)(ui))
+	t.Cleanup(srv.Close)
+	ctx := newBrowser(t)
+	do(t, ctx, chromedp.Navigate(srv.URL+orgPage)) // returns once the page has loaded
+	assert.Equal(t, `No such page. The console serves the paths under /settings/api-tokens (adminui.WithPrefix): mount it with mux.Handle("/settings/api-tokens/", h), not behind http.StripPrefix.`,
+		run(t, ctx, chromedp.Evaluate[string](`(document.querySelector(".message") || document.body).textContent.trim()`)))
+	// Stylesheets are loaded by the load event, which Navigate waited for.
+	styled := `[...document.styleSheets].some(s => s.href && s.href.endsWith("/assets/console.css") && s.cssRules.length > 0) &&
+		getComputedStyle(document.querySelector("main")).maxWidth !== "none"`
+	assert.True(t, run(t, ctx, chromedp.Evaluate[bool](styled)), "the console's stylesheet applies")
+	shot(t, ctx, "12-wrong-mount")
 }
 
 // timeWords is how the table writes a time.

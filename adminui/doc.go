@@ -12,6 +12,11 @@
 //		adminui.WithStylesheet("/static/app.css"))
 //	mux.Handle("/settings/api-tokens/", ui)
 //
+// The console is mounted at its prefix as it is, not behind
+// http.StripPrefix, the way package adminapi's handler is mounted with
+// [adminapi.WithPrefix]. A wrong mount answers 404 with a page that says
+// how to mount the console (see [WithPrefix]).
+//
 // # Pages
 //
 // Under the prefix, each of the admin API's three scopes has a page: /
@@ -21,13 +26,22 @@
 // creator, status) with, for each, Edit, Regenerate, Revoke and Delete;
 // an expired or revoked token offers only Delete. New token asks for a
 // name, a description, roles, a level per API (Full, Read or No access,
-// with a level for all APIs), resources, an expiry the policy allows (its
+// with a level for all APIs), resources (one ID a line, kept as written:
+// an ID may hold spaces and commas), an expiry the policy allows (its
 // allowed set, or a number of minutes, hours, days or months, or none)
-// and a named IP filter where the policy has some. The new key is shown
-// once, with a Copy button; the page's script then points the history
-// entry at the list, so a reload shows only the hint. Regenerate asks for
-// the new expiry and shows the new key once. Revoke, Revoke all and Delete
-// each ask for confirmation on a page of their own. A recoverable token
+// and a named IP filter where the policy has some. Edit asks the same,
+// but shows a token's inline IP prefixes (set through the API or the
+// CLI) read only, and keeps them. The new key is shown once, with a Copy
+// button; the page's script then points the history entry at the list,
+// so a reload shows only the hint. Regenerate asks for the new expiry and
+// shows the new key once. Revoke, Revoke all and Delete each ask for
+// confirmation on a page of their own. When the tokens Revoke all revokes
+// include the one the manager is signed in with (the Manager's Privileges
+// came from validating it), its confirmation says so, and its result
+// ("3 tokens revoked, including the token you were signed in with") is
+// the answer to the post itself, since the next request may be signed
+// out; otherwise it goes back to the list, which says how many were
+// revoked. A recoverable token
 // (see [apitoken.WithSealKeys]) has a Show button that reveals the key
 // (the Issuer audits each reveal) and becomes Hide. A policy violation is
 // shown next to the field it concerns, in the policy's words.

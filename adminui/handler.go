@@ -39,14 +39,19 @@ func (c *config) fail(format string) {
 }
 
 // WithPrefix sets the URL path the console is mounted at, for example
-// "/settings/api-tokens" (mount it with mux.Handle(prefix+"/", h), not
-// behind http.StripPrefix): the handler serves only paths under it and
-// writes every link with it. It
-// must start with "/" and not end with one; the default is the root.
+// "/settings/api-tokens": mount it with mux.Handle(prefix+"/", h), not
+// behind http.StripPrefix, as package adminapi's handler is mounted with
+// [adminapi.WithPrefix]. The handler serves only paths under it and
+// writes every link with it. It must start with "/" and not end with
+// one, and hold no {, }, ?, #, % or spaces; the default is the root.
+//
+// A wrong mount answers 404 with a page that says how to mount the
+// console: a request outside the prefix (as behind http.StripPrefix), or,
+// without WithPrefix, one that reached no page but ends in one (as when
+// mounted below the root).
 func WithPrefix(prefix string) Option {
 	return func(c *config) {
-		if !strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") ||
-			strings.ContainsAny(prefix, "{}?#% \t\r\n") || strings.Contains(prefix, "//") {
+		if !validPrefix(prefix) {
 			c.fail("WithPrefix: " + quote(prefix) + " must start with / and not end with one, with no {, }, ?, #, % or spaces")
 			return
 		}
@@ -137,6 +142,7 @@ type Handler struct {
 	policy    apitoken.Policy
 	authorize func(*http.Request) (*adminapi.Manager, error)
 	cfg       config
+	mux       *http.ServeMux // the pages
 	h         http.Handler
 }
 
@@ -171,9 +177,9 @@ func New(iss *apitoken.Issuer, authorize func(*http.Request) (*adminapi.Manager,
 			h.fail(w, r, nil, http.StatusForbidden, "This form was sent from another site, so it was refused. Nothing changed.")
 		}))
 	}
-	mux := http.NewServeMux()
-	h.register(mux)
-	h.h = securityHeaders(h.cfg.cop.Handler(mux))
+	h.mux = http.NewServeMux()
+	h.register(h.mux)
+	h.h = securityHeaders(h.cfg.cop.Handler(http.HandlerFunc(h.route)))
 	return h, nil
 }
 
@@ -194,6 +200,12 @@ func securityHeaders(next http.Handler) http.Handler {
 		hd.Set("X-Frame-Options", "SAMEORIGIN")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// validPrefix reports whether p may be a mount prefix.
+func validPrefix(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasSuffix(p, "/") &&
+		!strings.ContainsAny(p, "{}?#% \t\r\n") && !strings.Contains(p, "//")
 }
 
 // localPath reports whether href is a path on the page's own origin.

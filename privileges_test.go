@@ -347,3 +347,19 @@ func TestPolicyLoadErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, v.Close(context.Background()))
 }
+
+// TestWildcardReachesNamedAPIs: found by TestNoEscalationProperty. A
+// manager with full access to every API but read on billing ({"*": full,
+// "billing": read}) issued a token with {"*": full}, which reads and
+// writes billing: the check compared only the APIs the token names.
+func TestWildcardReachesNamedAPIs(t *testing.T) {
+	e := newEnv(t, ladderPolicy())
+	by := &apitoken.Principal{Grants: apitoken.Grants{apitoken.AllAPIs: apitoken.AccessFull, "billing": apitoken.AccessRead}}
+	_, _, err := e.iss.Issue(context.Background(), apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "wide",
+		Grants: apitoken.Grants{apitoken.AllAPIs: apitoken.AccessFull}, IssuedBy: by})
+	require.ErrorIs(t, err, apitoken.ErrPolicy)
+	require.EqualError(t, err, `apitoken: policy: NoEscalation: issuer lacks full access to "billing"`)
+	_, _, err = e.iss.Issue(context.Background(), apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "narrow",
+		Grants: apitoken.Grants{apitoken.AllAPIs: apitoken.AccessFull, "billing": apitoken.AccessRead}, IssuedBy: by})
+	require.NoError(t, err)
+}

@@ -1,8 +1,10 @@
 package apitoken_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"reflect"
 	"runtime"
@@ -923,15 +925,24 @@ func TestDeniedRequestIsRefunded(t *testing.T) {
 
 // TestDroppedValidatorStopsItsLoop: a Validator nobody closes does not keep
 // its flush loop, or itself, alive forever: once it is collected the loop
-// writes the use it held and ends.
+// writes the use it held and ends, and the logger hears, once, that Close
+// was forgotten.
 func TestDroppedValidatorStopsItsLoop(t *testing.T) {
+	var logged syncBuffer
 	store := &faultStore{Store: memstore.New()}
 	iss, err := apitoken.NewIssuer(store, testPolicy())
 	require.NoError(t, err)
 	s, _, err := iss.Issue(t.Context(), orgSpec())
 	require.NoError(t, err)
 	func() {
-		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithSingleTenant("org_1"))
+		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithSingleTenant("org_1"),
+			apitoken.WithLogger(slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey {
+						return slog.Attr{}
+					}
+					return a
+				}}))))
 		require.NoError(t, err)
 		_, err = v.Validate(t.Context(), s.Reveal(), readDev)
 		require.NoError(t, err)
@@ -941,4 +952,60 @@ func TestDroppedValidatorStopsItsLoop(t *testing.T) {
 		runtime.Gosched()
 	}
 	assert.Equal(t, int64(1), store.touches.Load(), "the loop of a collected Validator writes its use")
+	assert.Equal(t, `level=WARN msg="apitoken: a Validator was dropped without Close while holding last-used times; `+
+		`its cleanup writes them now, but call Validator.Close at shutdown so none is lost" pending=1`+"\n", logged.String())
+
+	// A closed Validator, collected, says nothing.
+	logged.Reset()
+	func() {
+		v, err := apitoken.NewValidator(store, testPolicy(), apitoken.WithSingleTenant("org_1"),
+			apitoken.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+		require.NoError(t, err)
+		_, err = v.Validate(t.Context(), s.Reveal(), readDev)
+		require.NoError(t, err)
+		require.NoError(t, v.Close(t.Context()))
+	}()
+	for range 20 {
+		runtime.GC()
+		runtime.Gosched()
+	}
+	assert.Empty(t, logged.String())
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
+// TestOtherOrgSaysWhyInTheLogOnly: an org token presented in another org,
+// or in none on a multi-tenant Validator, is ErrUnknown (the client learns
+// nothing more), and the error's text, for logs, says why.
+func TestOtherOrgSaysWhyInTheLogOnly(t *testing.T) {
+	e := newEnv(t, testPolicy())
+	secret, tok := e.issue(t, orgSpec())
+	_, err := e.v.Validate(context.Background(), secret, apitoken.Request{Org: "org_2"})
+	require.True(t, only(err, apitoken.ErrUnknown), "%v", err)
+	require.EqualError(t, err, "apitoken: token "+tok.ID+": unknown token: not valid in this org (an org token works only in its own org)")
+	_, err = e.v.Validate(context.Background(), secret, apitoken.Request{})
+	require.True(t, only(err, apitoken.ErrUnknown), "%v", err)
+	require.EqualError(t, err, "apitoken: token "+tok.ID+": unknown token: not valid without an org (the request named none, on a multi-tenant Validator)")
 }

@@ -16,11 +16,17 @@
 //
 // # Tables
 //
-// The store keeps three tables, tokens, hashes and migrations, each named
+// The store keeps four tables, tokens, hashes, policy and migrations, each named
 // with a prefix ([DefaultTablePrefix] "apitoken_", see [WithTablePrefix])
 // and, on PostgreSQL, optionally in a schema ([WithSchema]), so that they
 // can live beside the host's own. Their columns are the store's own: read
 // and write tokens through the Store, never the tables.
+//
+// The policy table holds one row: the identity of the policy the store's
+// tokens are issued under ([apitoken.PolicyRecorder]), written by the first
+// Issue, so an Issuer whose policy has another prefix is refused. Its
+// prefix never changes; to move the store to another prefix, delete the row
+// by hand (DELETE FROM apitoken_policy).
 //
 // # Schema and migrations
 //

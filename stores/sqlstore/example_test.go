@@ -61,7 +61,7 @@ func Example() {
 	_ = v.Close(ctx) // writes the last pending last-used times
 	// Output:
 	// before Migrate: true
-	// schema version: 2
+	// schema version: 3
 	// validate: ci <nil>
 	// after revoke: true
 }

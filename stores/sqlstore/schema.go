@@ -16,7 +16,7 @@ import (
 // SchemaVersion is the version of the schema this package reads and
 // writes: the number of its migrations. [Store.Migrate] brings a database up
 // to it.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 //go:embed migrations
 var migrationFS embed.FS

@@ -110,6 +110,7 @@ type Store struct {
 	prefix  string
 	closeDB bool
 	q       queries
+	pq      policyQueries
 	closed  atomic.Bool
 	stmts   [numStmts]lazyStmt
 	// current is set once a call found the schema at SchemaVersion;
@@ -161,6 +162,7 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, dialect: dialect, schema: o.schema, prefix: o.prefix, closeDB: o.closeDB}
 	s.q = buildQueries(dialect, s.table("tokens"), s.table("hashes"), s.table("migrations"))
+	s.pq = buildPolicyQueries(dialect, s.table("policy"))
 	s.migrateKey = lockKey("migrate", o.schema)
 	s.pruneKey = lockKey("prune", o.schema, o.prefix)
 	return s, nil

@@ -45,8 +45,23 @@
 // [PruneRequest], [Hash] and the cursor helpers [EncodeCursor] and
 // [DecodeCursor]; and the optional capabilities a store may add, found by
 // type assertion: [HashReader] (read into a reused Token), [UseMarker]
-// (write a use at once) and [LookupLimiter] (look up and rate-limit in one
-// round trip, with [LimitDefaults]). An application never calls these.
+// (write a use at once), [LookupLimiter] (look up and rate-limit in one
+// round trip, with [LimitDefaults]), [PolicyRecorder] (remember the
+// policy's identity) and a Ready method (see [Store]). An application
+// never calls these.
+//
+// Managers: a manager may act on a token only as far as it could have
+// created it. Put the acting manager's privileges in the context with
+// [WithPrivileges] (packages adminapi and adminui do it on every request):
+// the Issuer then refuses, with a [*PolicyError] of rule "NoEscalation",
+// to issue, update, regenerate or show again ([Issuer.Recover]) a token
+// holding a role (directly or through [Role.Includes]), an access level or
+// a resource beyond the manager's, and the policy bounds what no manager
+// may exceed: a token's own rate limit ([Policy.MaxRateLimit]) and the
+// grace of a replaced key ([Policy.MaxGrace]). Revoke, RevokeAll and
+// Delete stay open to every manager of a scope, so whoever sees a leaked
+// token can kill it. A context without privileges is an operator's (a
+// command-line tool, the host's own code): full power.
 //
 // Concurrency: Issuer, Validator, Pruner and LocalLimiter are safe for
 // concurrent use. A Validator writes last-used times from a goroutine of its

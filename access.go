@@ -242,8 +242,14 @@ func (p *Principal) accessUnder(pol *policy, api string) Access {
 	return pol.access(p.Roles, p.Grants, api)
 }
 
-// HasRole reports whether p holds role.
-func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+// HasRole reports whether p holds role: among its Roles or, for a Principal
+// a Validator returned, included by one of them ([Role.Includes]).
+func (p *Principal) HasRole(role string) bool {
+	if p.pol != nil {
+		return p.pol.holdsRole(p.Roles, role)
+	}
+	return slices.Contains(p.Roles, role)
+}
 
 // AllowsResource reports whether p may act on resource.
 func (p *Principal) AllowsResource(resource string) bool {

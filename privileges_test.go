@@ -363,3 +363,16 @@ func TestWildcardReachesNamedAPIs(t *testing.T) {
 		Grants: apitoken.Grants{apitoken.AllAPIs: apitoken.AccessFull, "billing": apitoken.AccessRead}, IssuedBy: by})
 	require.NoError(t, err)
 }
+
+// TestHasRoleFollowsIncludes: a validated admin token holds the roles admin
+// includes, for httpauth.RequireRole and the host's own checks.
+func TestHasRoleFollowsIncludes(t *testing.T) {
+	e := newEnv(t, ladderPolicy())
+	secret, _ := e.issue(t, apitoken.Spec{Kind: apitoken.KindOrg, OrgID: "org_1", Name: "adm", Roles: []string{"admin"}})
+	p, err := e.v.Validate(context.Background(), secret, apitoken.Request{Org: "org_1"})
+	require.NoError(t, err)
+	for role, want := range map[string]bool{"admin": true, "operator": true, "observer": true, "reader": false, "token-admin": false} {
+		assert.Equal(t, want, p.HasRole(role), role)
+	}
+	assert.False(t, (&apitoken.Principal{Roles: []string{"admin"}}).HasRole("operator"), "without a policy, roles are only what they say")
+}

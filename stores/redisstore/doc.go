@@ -35,6 +35,12 @@
 // the owner indexes the upgraded ones write, so finish the rollout before
 // relying on their RevokeAll or List by owner.
 //
+// The Store is an [apitoken.PolicyRecorder]: the first Issue records the
+// identity of its policy (prefix and fingerprint) in the namespace's key
+// {ns}:pol, so an Issuer whose policy has another prefix is refused; the
+// key has no TTL, and deleting it by hand is how a namespace moves to
+// another prefix.
+//
 // Instants are kept as whole Unix microseconds (as in the SQL store), so a
 // round trip truncates nanoseconds; writing an instant outside the years
 // 1685 to 2255 fails.

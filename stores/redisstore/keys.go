@@ -34,6 +34,9 @@ import (
 //	                          EXPIREAT: where Prune finds the indexes of a token Redis dropped
 //	{ns}:rl:token:<id>  STRING  GCRA budget of an org token (theoretical arrival time, µs)
 //	{ns}:rl:user:<id>   STRING  GCRA budget shared by a user's tokens
+//	{ns}:pol          HASH    the identity of the policy the tokens are issued under
+//	                          (apitoken.PolicyRecorder): p (prefix, never changed once
+//	                          written), f (fingerprint of the latest writer's policy); no TTL
 //
 // A token's hashes and its aliases share one key space, so claiming a hash
 // is one EXISTS, and a lookup by hash is one HMGET whatever the hash turns
@@ -72,6 +75,7 @@ const (
 	sfxEnded    = "end" // ZSET: ID scored by expiry or revocation, µs
 	sfxBudget   = "rl:" // + LimitKey.String(): STRING, GCRA theoretical arrival time
 	sfxPrune    = "pl"  // STRING: a random lease of the Prune at work, with a TTL
+	sfxPolicy   = "pol" // HASH: the policy identity, fields p (prefix) and f (fingerprint)
 	hashHexLen  = 2 * len(apitoken.Hash{})
 	redactedLen = 8 // hex digits of a hash kept when a key is named in an error
 )
@@ -91,6 +95,7 @@ func (k keys) kind(kd apitoken.Kind) string { return k.prefix + sfxKind + kindSt
 func (k keys) lastUsed() string             { return k.prefix + sfxLastUsed }
 func (k keys) ended() string                { return k.prefix + sfxEnded }
 func (k keys) pruneLease() string           { return k.prefix + sfxPrune }
+func (k keys) policy() string               { return k.prefix + sfxPolicy }
 func (k keys) budget(lk apitoken.LimitKey) string {
 	return k.prefix + sfxBudget + lk.String()
 }

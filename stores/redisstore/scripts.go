@@ -806,6 +806,22 @@ for _, e in ipairs(errs) do out[#out + 1] = e end
 return out
 `)
 
+// scriptRecordPolicy: KEYS[1] = pol, ARGV[2] = prefix, ARGV[3] =
+// fingerprint (both empty to only read). Returns the identity held before,
+// {prefix, fingerprint} (two empty strings for none), after recording the
+// given one if there was none, or its fingerprint if the prefix is the same.
+var scriptRecordPolicy = newScript(`
+local r = call(KEYS[1], 'HMGET', KEYS[1], 'p', 'f')
+local p, f = r[1], s(r[2])
+if ARGV[2] == '' and ARGV[3] == '' then return {s(p), f} end
+if not p then
+  redis.call('HSET', KEYS[1], 'p', ARGV[2], 'f', ARGV[3])
+  return {ARGV[2], ARGV[3]}
+end
+if p == ARGV[2] and f ~= ARGV[3] then redis.call('HSET', KEYS[1], 'f', ARGV[3]) end
+return {p, f}
+`)
+
 func newScript(body string) *redis.Script { return redis.NewScript(prelude + body) }
 
 // allowOOM is the first line of the scripts that charge or refund a
@@ -826,5 +842,5 @@ func newOOMScript(body string) *redis.Script { return redis.NewScript(allowOOM +
 // allScripts lists every script, for preloading.
 var allScripts = []*redis.Script{
 	scriptGet, fastLookupAllow, scriptLookupAllow, fastAllow, scriptAllow, scriptRefund, scriptCreate, scriptUpdate,
-	scriptRevoke, scriptRevokeAll, scriptDelete, scriptList, scriptTouch, scriptPrune,
+	scriptRevoke, scriptRevokeAll, scriptDelete, scriptList, scriptTouch, scriptPrune, scriptRecordPolicy,
 }

@@ -171,6 +171,10 @@ func TestScriptKeysShareOneSlot(t *testing.T) {
 	_, err = s.Prune(ctx, apitoken.PruneRequest{IdleBefore: now.AddDate(0, -1, 0), EndedBefore: now.Add(time.Second), Limit: 10})
 	must("Prune", err)
 	must("Delete", s.Delete(ctx, u.ID))
+	_, err = s.RecordPolicy(ctx, apitoken.PolicyID{Prefix: "acme", Fingerprint: "0011223344556677"})
+	must("RecordPolicy", err)
+	_, err = s.RecordPolicy(ctx, apitoken.PolicyID{})
+	must("RecordPolicy(read)", err)
 
 	want := slot("{" + ns + "}")
 	got := lines()

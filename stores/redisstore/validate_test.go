@@ -109,8 +109,9 @@ func TestRoundTripsPerValidation(t *testing.T) {
 			client := tc.client(t, c)
 			store := newStore(t, client)
 			pol := apitoken.Policy{Prefix: prefix,
-				OrgRateLimit:  apitoken.Limit{Rate: 1000, Burst: 1000},
-				UserRateLimit: apitoken.Limit{Rate: 1000, Burst: 1000}}
+				OrgRateLimit:     apitoken.Limit{Rate: 1000, Burst: 1000},
+				UserRateLimit:    apitoken.Limit{Rate: 1000, Burst: 1000},
+				AllowNoRateLimit: true} // for unlimitedTok
 			v := newValidator(t, store, pol, apitoken.WithLimiter(store))
 			orgTok, _ := issue(t, store, pol, apitoken.Spec{})
 			userTok, _ := issue(t, store, pol, apitoken.Spec{Kind: apitoken.KindUser, OwnerID: "user_1"})
@@ -198,7 +199,7 @@ func TestReplicas(t *testing.T) {
 	srv := testservers.StartRedis(t)
 	ns := storetest.Namespace(t)
 	limit := apitoken.Limit{Rate: 2, Burst: 5}
-	pol := apitoken.Policy{Prefix: prefix, OrgRateLimit: limit, UserRateLimit: limit}
+	pol := apitoken.Policy{Prefix: prefix, OrgRateLimit: limit, UserRateLimit: limit, AllowNoRateLimit: true} // for fresh below
 	var stores []*redisstore.Store
 	var vals []*apitoken.Validator
 	for range 4 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -30,20 +31,25 @@ import (
 //	  "allow_inline_ip_filter": false,
 //	  "roles": {
 //	    "observer": {"description": "reads devices", "grants": {"devices": "read"}},
-//	    "admin": {"grants": {"*": "full"}, "rate_limit": {"requests": 100, "per": "1 second", "burst": 200}}
+//	    "admin": {"grants": {"*": "full"}, "includes": ["observer"],
+//	              "rate_limit": {"requests": 100, "per": "1 second", "burst": 200}}
 //	  },
 //	  "default_roles": ["observer"],
 //	  "max_tokens_per_owner": 20,
 //	  "org_rate_limit": {"requests": 60, "per": "1 minute", "burst": 10},
-//	  "user_rate_limit": {"requests": 600, "per": "1 minute", "burst": 60}
+//	  "user_rate_limit": {"requests": 600, "per": "1 minute", "burst": 60},
+//	  "max_rate_limit": {"requests": 100, "per": "1 second", "burst": 200},
+//	  "allow_no_rate_limit": false,
+//	  "max_grace": "1 day"
 //	}
 //
 // A lifetime is "30 seconds", "15 minutes", "12 hours", "90 days" or "6
 // months" (singular or plural; a week counts seven days), "none" (no
 // expiry), or a short form [ParseLifetime] reads ("6mo", "90d"). A duration
-// (idle_timeout, expired_retention, a rate limit's "per") is a lifetime
-// without months; idle_timeout "none" disables the idle timeout. Access
-// levels are "none", "read" or "full".
+// (idle_timeout, expired_retention, max_grace, a rate limit's "per") is a
+// lifetime without months; idle_timeout "none" disables the idle timeout.
+// Access levels are "none", "read" or "full". [Policy.MarshalJSON] writes
+// a Policy in this form.
 //
 // name names the file in errors. A mistake is a [*PolicyFileError] giving
 // the file, the line and the JSON field (it matches [ErrPolicy]): malformed
@@ -191,15 +197,213 @@ func lineAt(data []byte, offset int64) int {
 
 // roleFile and limitFile are the JSON forms of a Role and a Limit.
 type roleFile struct {
-	Description string    `json:"description"`
-	Grants      Grants    `json:"grants"`
-	RateLimit   limitFile `json:"rate_limit"`
+	Description string    `json:"description,omitzero"`
+	Grants      Grants    `json:"grants,omitzero"`
+	Includes    []string  `json:"includes,omitzero"`
+	RateLimit   limitFile `json:"rate_limit,omitzero"`
 }
 
 type limitFile struct {
 	Requests int    `json:"requests"`
 	Per      string `json:"per"`
 	Burst    int    `json:"burst"`
+}
+
+// policyFile is the JSON form of a Policy, as MarshalJSON writes it: in
+// the order of ParsePolicy's example, a field at its zero value left out,
+// but a non-nil empty slice or map written (omitzero), so that it reads
+// back as one.
+type policyFile struct {
+	Prefix              string              `json:"prefix,omitzero"`
+	DefaultLifetime     string              `json:"default_lifetime,omitzero"`
+	MaxLifetime         string              `json:"max_lifetime,omitzero"`
+	AllowedLifetimes    []string            `json:"allowed_lifetimes,omitzero"`
+	RequireExpiry       bool                `json:"require_expiry,omitzero"`
+	IdleTimeout         string              `json:"idle_timeout,omitzero"`
+	ExpiredRetention    string              `json:"expired_retention,omitzero"`
+	RequireIPFilter     bool                `json:"require_ip_filter,omitzero"`
+	IPFilters           map[string][]string `json:"ip_filters,omitzero"`
+	AllowInlineIPFilter bool                `json:"allow_inline_ip_filter,omitzero"`
+	Roles               map[string]roleFile `json:"roles,omitzero"`
+	DefaultRoles        []string            `json:"default_roles,omitzero"`
+	MaxTokensPerOwner   int                 `json:"max_tokens_per_owner,omitzero"`
+	OrgRateLimit        limitFile           `json:"org_rate_limit,omitzero"`
+	UserRateLimit       limitFile           `json:"user_rate_limit,omitzero"`
+	MaxRateLimit        limitFile           `json:"max_rate_limit,omitzero"`
+	AllowNoRateLimit    bool                `json:"allow_no_rate_limit,omitzero"`
+	MaxGrace            string              `json:"max_grace,omitzero"`
+}
+
+// MarshalJSON returns p in the form of a policy file, which [ParsePolicy]
+// (and [Policy.UnmarshalJSON]) reads back equal, to reflect.DeepEqual: a
+// host generates the file its operators' tools load (the apitoken CLI's
+// --policy) from its Go policy, instead of keeping two by hand:
+//
+//	b, err := json.MarshalIndent(policy, "", "  ")
+//
+// Fields at their zero value are left out; a non-nil empty slice or map is
+// written as [] or {}. Lifetimes and durations are written in words ("6
+// months", "90 days"; an exact duration as Go writes it, "36h30m0s"), a
+// rate as whole requests per second, minute, hour, day or other duration
+// ("7 per 90 seconds", "1 per 1.5s"). Errors: an invalid policy is its
+// [*PolicyError]; a rate no whole number of requests per duration of at
+// most [MaxLifetimeSpan] expresses exactly (1e-12 per second, 1e300 per
+// second), or a duration over MaxLifetimeSpan, is an error naming the
+// field.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	var errs []error
+	lifetime := func(l Lifetime) string {
+		switch l.unit {
+		case unitDefault:
+			return ""
+		case unitNone:
+			return "none"
+		case unitDuration:
+			return l.String()
+		}
+		return l.Words()
+	}
+	duration := func(field string, d time.Duration) string {
+		s, err := durationText(d)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		return s
+	}
+	limit := func(field string, l Limit) limitFile {
+		if l.IsZero() {
+			return limitFile{}
+		}
+		n, per, ok := perDuration(l.Rate)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: a rate of %v/s is no whole number of requests per duration", field, float64(l.Rate)))
+		}
+		return limitFile{Requests: n, Per: per, Burst: l.Burst}
+	}
+	f := policyFile{
+		Prefix:              p.Prefix,
+		DefaultLifetime:     lifetime(p.DefaultLifetime),
+		MaxLifetime:         lifetime(p.MaxLifetime),
+		RequireExpiry:       p.RequireExpiry,
+		RequireIPFilter:     p.RequireIPFilter,
+		IPFilters:           p.IPFilters,
+		AllowInlineIPFilter: p.AllowInlineIPFilter,
+		DefaultRoles:        p.DefaultRoles,
+		MaxTokensPerOwner:   p.MaxTokensPerOwner,
+		OrgRateLimit:        limit("org_rate_limit", p.OrgRateLimit),
+		UserRateLimit:       limit("user_rate_limit", p.UserRateLimit),
+		MaxRateLimit:        limit("max_rate_limit", p.MaxRateLimit),
+		AllowNoRateLimit:    p.AllowNoRateLimit,
+	}
+	if p.AllowedLifetimes != nil {
+		f.AllowedLifetimes = make([]string, len(p.AllowedLifetimes))
+		for i, l := range p.AllowedLifetimes {
+			f.AllowedLifetimes[i] = lifetime(l)
+		}
+	}
+	switch p.IdleTimeout {
+	case 0:
+	case NoIdleTimeout:
+		f.IdleTimeout = "none"
+	default:
+		f.IdleTimeout = duration("idle_timeout", p.IdleTimeout)
+	}
+	if p.ExpiredRetention != 0 {
+		f.ExpiredRetention = duration("expired_retention", p.ExpiredRetention)
+	}
+	if p.MaxGrace != 0 {
+		f.MaxGrace = duration("max_grace", p.MaxGrace)
+	}
+	if p.Roles != nil {
+		f.Roles = make(map[string]roleFile, len(p.Roles))
+		for name, r := range p.Roles {
+			f.Roles[name] = roleFile{Description: r.Description, Grants: r.Grants, Includes: r.Includes,
+				RateLimit: limit("roles."+name+".rate_limit", r.RateLimit)}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("apitoken: policy file: %w", err)
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON reads a policy file, as [ParsePolicy] does (its errors
+// name the file "policy"), so a Policy inside a host's own JSON
+// configuration is written and read in the file's form. JSON null leaves
+// p as it is.
+func (p *Policy) UnmarshalJSON(data []byte) error {
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	v, err := ParsePolicy("policy", data)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// durationText writes a positive duration as durationWords reads it back,
+// exactly: whole days, hours, minutes or seconds in words, else as Go
+// writes it ("1.5s").
+func durationText(d time.Duration) (string, error) {
+	if d <= 0 || d > MaxLifetimeSpan {
+		return "", fmt.Errorf("%v cannot be written (a policy file holds durations from 1ns to 100 years)", d)
+	}
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
+		if d%u.d == 0 {
+			if n := d / u.d; n != 1 {
+				return strconv.FormatInt(int64(n), 10) + " " + u.name + "s", nil
+			}
+			return "1 " + u.name, nil
+		}
+	}
+	return d.String(), nil
+}
+
+// perDuration returns n requests per a duration in words such that
+// Per(n, per) == r exactly. It walks the continued-fraction convergents
+// n/k of r in requests per second, then per millisecond, microsecond and
+// nanosecond, for k such units up to MaxLifetimeSpan, and writes the
+// duration as the shortest of a second, a minute, an hour and a day that k
+// divides, or else as k units. ok is false when no convergent is exact.
+func perDuration(r Rate) (n int, per string, ok bool) {
+	for _, scale := range []time.Duration{time.Second, time.Millisecond, time.Microsecond, time.Nanosecond} {
+		maxK := float64(MaxLifetimeSpan / scale)
+		x := float64(r) * scale.Seconds()
+		h1, h2, k1, k2 := 1.0, 0.0, 0.0, 1.0 // the last two convergents h/k
+		for range 64 {
+			a := math.Floor(x)
+			h, k := a*h1+h2, a*k1+k2
+			if k > maxK || h > 1<<53 {
+				break
+			}
+			if h >= 1 {
+				for _, unit := range []time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour, time.Duration(k) * scale} {
+					units := float64(unit / scale)
+					if math.Mod(units, k) != 0 {
+						continue
+					}
+					if m := h * units / k; m <= 1<<53 && Per(int(m), unit) == r {
+						s, _ := durationText(unit)
+						return int(m), s, true
+					}
+				}
+			}
+			frac := x - a
+			if frac <= 0 || math.IsInf(1/frac, 0) {
+				break
+			}
+			x, h1, h2, k1, k2 = 1/frac, h, h1, k, k1
+		}
+	}
+	return 0, "", false
 }
 
 // setPolicyField sets the Policy field that f names.
@@ -268,6 +472,9 @@ func setPolicyField(p *Policy, f jsonField) error {
 		if err := decode(&ss); err != nil {
 			return err
 		}
+		if ss != nil { // [] reads back as an empty, non-nil slice
+			p.AllowedLifetimes = make([]Lifetime, 0, len(ss))
+		}
 		for _, s := range ss {
 			l, err := lifetimeWords(s)
 			if err != nil {
@@ -295,7 +502,7 @@ func setPolicyField(p *Policy, f jsonField) error {
 		}
 		p.Roles = make(map[string]Role, len(roles))
 		for name, r := range roles {
-			role := Role{Description: r.Description, Grants: r.Grants}
+			role := Role{Description: r.Description, Grants: r.Grants, Includes: r.Includes}
 			if err := limit(&role.RateLimit, r.RateLimit); err != nil {
 				return &fieldErr{f.key + "." + name, f.offset, err.Error()}
 			}
@@ -306,15 +513,22 @@ func setPolicyField(p *Policy, f jsonField) error {
 		return decode(&p.DefaultRoles)
 	case "max_tokens_per_owner":
 		return decode(&p.MaxTokensPerOwner)
-	case "org_rate_limit", "user_rate_limit":
+	case "org_rate_limit", "user_rate_limit", "max_rate_limit":
 		var lf limitFile
 		if err := decode(&lf); err != nil {
 			return err
 		}
-		if f.key == "org_rate_limit" {
+		switch f.key {
+		case "org_rate_limit":
 			return limit(&p.OrgRateLimit, lf)
+		case "user_rate_limit":
+			return limit(&p.UserRateLimit, lf)
 		}
-		return limit(&p.UserRateLimit, lf)
+		return limit(&p.MaxRateLimit, lf)
+	case "allow_no_rate_limit":
+		return decode(&p.AllowNoRateLimit)
+	case "max_grace":
+		return duration(&p.MaxGrace, 0)
 	}
 	return bad("unknown field")
 }
@@ -334,6 +548,7 @@ var policyFileKeys = map[string]string{
 	"ExpiredRetention": "expired_retention", "RequireIPFilter": "require_ip_filter", "IPFilters": "ip_filters",
 	"AllowInlineIPFilter": "allow_inline_ip_filter", "Roles": "roles", "DefaultRoles": "default_roles",
 	"MaxTokensPerOwner": "max_tokens_per_owner", "OrgRateLimit": "org_rate_limit", "UserRateLimit": "user_rate_limit",
+	"MaxRateLimit": "max_rate_limit", "AllowNoRateLimit": "allow_no_rate_limit", "MaxGrace": "max_grace",
 }
 
 // lifetimeWords parses a lifetime of a policy file: what ParseLifetime

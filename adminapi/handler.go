@@ -33,9 +33,10 @@ type Manager struct {
 	// /self/apitokens. Empty means the manager has no tokens of their own
 	// (403 there).
 	UserID string
-	// Privileges are what the manager holds, for the no-escalation rule
-	// (Spec.IssuedBy, Patch.IssuedBy): no token they create or update may
-	// hold a role, an access level or a resource beyond them. nil means
+	// Privileges are what the manager holds, for the no-escalation rule:
+	// the handler passes them to the Issuer with [apitoken.WithPrivileges]
+	// on every call, so no token they create, update, regenerate or reveal
+	// may hold a role, an access level or a resource beyond them. nil means
 	// nothing, so such a manager can only issue tokens that hold nothing.
 	Privileges *apitoken.Principal
 	// May reports whether the manager may manage the tokens of a scope.

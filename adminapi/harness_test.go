@@ -182,8 +182,14 @@ func managers(r *http.Request) (*adminapi.Manager, error) {
 
 func newEnv(t *testing.T, opts ...adminapi.Option) *env {
 	t.Helper()
+	return newEnvWith(t, testPolicy(), opts...)
+}
+
+// newEnvWith is newEnv under another policy.
+func newEnvWith(t *testing.T, pol apitoken.Policy, opts ...adminapi.Option) *env {
+	t.Helper()
 	e := &env{t: t, store: memstore.New(), clock: apitokentest.NewClock(start)}
-	iss, err := apitoken.NewIssuer(e.store, testPolicy(), apitoken.WithClock(e.clock.Now),
+	iss, err := apitoken.NewIssuer(e.store, pol, apitoken.WithClock(e.clock.Now),
 		apitoken.WithSealKeys(sealKey), apitoken.WithAudit(func(_ context.Context, ev apitoken.Event) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -191,7 +197,7 @@ func newEnv(t *testing.T, opts ...adminapi.Option) *env {
 		}))
 	require.NoError(t, err)
 	e.iss = iss
-	opts = append([]adminapi.Option{adminapi.WithPolicy(testPolicy()), adminapi.WithClock(e.clock.Now)}, opts...)
+	opts = append([]adminapi.Option{adminapi.WithPolicy(pol), adminapi.WithClock(e.clock.Now)}, opts...)
 	e.h, err = adminapi.New(iss, managers, opts...)
 	require.NoError(t, err)
 	return e

@@ -104,9 +104,9 @@ func PolicyField(pe *apitoken.PolicyError) string {
 		return "ip_filter"
 	case "IPPrefixes":
 		return "ip_filter.prefixes"
-	case "RateLimit":
+	case "RateLimit", "MaxRateLimit":
 		return "rate_limit"
-	case "Grace":
+	case "Grace", "MaxGrace":
 		return "grace"
 	case "NoEscalation":
 		return strings.ToLower(pe.Field) // Roles, Grants or Resources

@@ -99,7 +99,10 @@ func (h *Handler) handle(pattern string, kind scopeKind, auth bool, ops map[stri
 			writeProblem(w, &problem{Status: http.StatusInternalServerError, Code: "internal"})
 			return
 		}
-		c := &call{m: m, ctx: apitoken.WithActor(r.Context(), m.Actor)}
+		// Every Issuer call of the request carries the manager: as actor for
+		// the audit trail, and as privileges for the no-escalation rule.
+		ctx := apitoken.WithPrivileges(apitoken.WithActor(r.Context(), m.Actor), m.Privileges)
+		c := &call{m: m, ctx: ctx}
 		if kind != noScope {
 			switch kind {
 			case selfScope:
@@ -251,17 +254,27 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, c *call) {
 			return
 		}
 	}
-	page, err := h.iss.List(c.ctx, f)
-	if err != nil {
-		writeProblem(w, issuerProblem(err, false))
-		return
-	}
-	out := listJSON{Tokens: []tokenJSON{}, NextCursor: page.Next}
+	// A status filters before paging: store pages (of the asked size, so
+	// the answer never holds more) are read until one holds a match, so a
+	// page is empty only at the end of the listing.
+	out := listJSON{Tokens: []tokenJSON{}}
 	now := h.cfg.clock()
-	for _, t := range page.Tokens {
-		if s := h.status(t, now); status == "" || s == status {
-			out.Tokens = append(out.Tokens, tokenJSON{Token: t, Status: s})
+	for {
+		page, err := h.iss.List(c.ctx, f)
+		if err != nil {
+			writeProblem(w, issuerProblem(err, false))
+			return
 		}
+		for _, t := range page.Tokens {
+			if s := h.status(t, now); status == "" || s == status {
+				out.Tokens = append(out.Tokens, tokenJSON{Token: t, Status: s})
+			}
+		}
+		out.NextCursor = page.Next
+		if len(out.Tokens) > 0 || page.Next == "" || status == "" {
+			break
+		}
+		f.Cursor = page.Next
 	}
 	writeJSON(w, http.StatusOK, out, false)
 }
@@ -318,7 +331,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 	ms := &members{m: obj}
 	ms.only("name", "description", "roles", "grants", "all_apis", "resources", "lifetime", "ip_filter", "rate_limit", "metadata")
-	spec := apitoken.Spec{IssuedBy: privileges(c.m)}
+	var spec apitoken.Spec
 	switch c.scope.Owner.Kind {
 	case apitoken.KindOrg:
 		spec.Kind, spec.OrgID = apitoken.KindOrg, c.scope.Owner.ID
@@ -359,15 +372,6 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, c *call) {
 // handler is mounted.
 func lastSegment(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
 
-// privileges returns m's privileges for the no-escalation rule: nothing
-// when the hook gave none.
-func privileges(m *Manager) *apitoken.Principal {
-	if m.Privileges == nil {
-		return &apitoken.Principal{}
-	}
-	return m.Privileges
-}
-
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, c *call) {
 	t := h.lookup(w, r, c)
 	if t == nil {
@@ -399,7 +403,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *call) {
 func (h *Handler) patch(w http.ResponseWriter, c *call, t *apitoken.Token, obj map[string]json.RawMessage, version int64, given bool) {
 	ms := &members{m: obj}
 	ms.only("name", "description", "roles", "grants", "all_apis", "resources", "lifetime", "ip_filter", "rate_limit", "metadata")
-	pt := apitoken.Patch{IssuedBy: privileges(c.m), IfVersion: version}
+	pt := apitoken.Patch{IfVersion: version}
 	var name string
 	if present, null := ms.get("name", &name, "a string"); null {
 		ms.fail(badRequest("name", "A token needs a name."))

@@ -385,10 +385,10 @@ func (f *form) blame(err error) bool {
 	if msg == "" {
 		msg = "The policy does not allow this (" + pe.Rule + ")."
 	}
-	switch field := adminapi.PolicyField(pe); field {
-	case "name", "description", "roles", "grants", "resources", "lifetime", "ip_filter":
+	switch field := adminapi.PolicyField(pe); {
+	case field == "lifetime", !f.Rotate && slices.Contains([]string{"name", "description", "roles", "grants", "resources", "ip_filter"}, field):
 		f.Errors[field] = msg
-	default:
+	default: // a field the form does not show (regenerate shows only the expiry)
 		f.Problem = msg
 	}
 	return true

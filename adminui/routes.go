@@ -78,7 +78,11 @@ func (h *Handler) handle(mux *http.ServeMux, pattern string, f op) {
 			h.fail(w, r, nil, http.StatusInternalServerError, "The console is misconfigured.")
 			return
 		}
-		c := &call{m: m, ctx: apitoken.WithActor(r.Context(), m.Actor)}
+		// Every Issuer call carries the manager: as actor for the audit
+		// trail, and as privileges for the no-escalation rule, which the
+		// Issuer applies to create, edit, regenerate and show alike.
+		ctx := apitoken.WithPrivileges(apitoken.WithActor(r.Context(), m.Actor), m.Privileges)
+		c := &call{m: m, ctx: ctx}
 		switch org, user := r.PathValue("org"), r.PathValue("user"); {
 		case org != "":
 			c.scope = adminapi.Scope{Owner: apitoken.OrgOwner(org)}
@@ -153,7 +157,6 @@ func (h *Handler) newForm(w http.ResponseWriter, r *http.Request, c *call) {
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, c *call) {
 	h.submit(w, r, c, h.createForm(c), func(spec apitoken.Spec) error {
-		spec.IssuedBy = privileges(c.m)
 		if c.scope.Owner.Kind == apitoken.KindOrg {
 			spec.Kind, spec.OrgID = apitoken.KindOrg, c.scope.Owner.ID
 		} else {
@@ -203,7 +206,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *call, t *api
 	f := h.updateForm(c, t)
 	h.submit(w, r, c, f, func(spec apitoken.Spec) error {
 		pt := apitoken.Patch{Name: &spec.Name, Description: &spec.Description, Roles: &spec.Roles,
-			Grants: &spec.Grants, Resources: &spec.Resources, IssuedBy: privileges(c.m), IfVersion: f.version(r)}
+			Grants: &spec.Grants, Resources: &spec.Resources, IfVersion: f.version(r)}
 		if !f.Lifetime.keep(r) {
 			pt.Lifetime = &spec.Lifetime
 		}
@@ -329,15 +332,6 @@ func (h *Handler) frozen(w http.ResponseWriter, r *http.Request, c *call, t *api
 		return true
 	}
 	return false
-}
-
-// privileges returns m's privileges for the no-escalation rule: nothing
-// when the hook gave none.
-func privileges(m *adminapi.Manager) *apitoken.Principal {
-	if m.Privileges == nil {
-		return &apitoken.Principal{}
-	}
-	return m.Privileges
 }
 
 // issuerStatus maps an Issuer error to a status and words for the page.

@@ -46,9 +46,9 @@ func Example() {
 				return s.Self || s.Owner.Kind == apitoken.KindOrg && isTokenManager(user, s.Owner.ID)
 			},
 		}, nil
-	}, adminapi.WithPolicy(policy))
+	}, adminapi.WithPolicy(policy), adminapi.WithPrefix("/api/v1"))
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", admin))
+	mux.Handle("/api/v1/", admin) // as the console is mounted (adminui.WithPrefix)
 	// end of the README snippet
 	if err != nil {
 		panic(err)
@@ -115,12 +115,12 @@ func Example_perOrgManager() {
 				return len(held) > 0 && s.Owner == apitoken.OrgOwner(org)
 			},
 		}, nil
-	}, adminapi.WithPolicy(policy))
+	}, adminapi.WithPolicy(policy), adminapi.WithPrefix("/api/v1"))
 	if err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", admin))
+	mux.Handle("/api/v1/", admin)
 
 	create := func(org, role string) {
 		r := httptest.NewRequest("POST", "/api/v1/orgs/"+org+"/apitokens", strings.NewReader(`{"name": "ci", "roles": ["`+role+`"]}`))

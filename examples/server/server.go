@@ -96,12 +96,11 @@ func (s *server) mountAdminAPI(mux *http.ServeMux, o options) error {
 			return nil, adminapi.ErrUnauthenticated
 		}
 		return manager(p)
-	}, adminapi.WithPolicy(policy), adminapi.WithClock(o.now))
+	}, adminapi.WithPolicy(policy), adminapi.WithClock(o.now), adminapi.WithPrefix("/api/v1"))
 	if err != nil {
 		return err
 	}
-	api := http.StripPrefix("/api/v1", admin)
-	mux.Handle("/api/v1/", auth.Wrap(api))
-	mux.Handle("GET /api/v1/openapi.json", api)
+	mux.Handle("/api/v1/", auth.Wrap(admin)) // mounted as the console is (WithPrefix)
+	mux.Handle("GET /api/v1/openapi.json", admin)
 	return nil
 }

@@ -60,3 +60,31 @@ func TestRevokeAllOthers(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, done.status)
 	assert.Equal(t, orgPage+"?done=revoked-all&n=1", done.header.Get("Location"))
 }
+
+// TestRevokeOrDeleteSignedInWith: Revoke or Delete of the very token the
+// manager is signed in with warns on its confirmation, and the result is
+// the answer to the post ("Token revoked: it is the token you were signed
+// in with, so you are signed out."), not a bare sign-in prompt.
+func TestRevokeOrDeleteSignedInWith(t *testing.T) {
+	for _, action := range []string{"revoke", "delete"} {
+		t.Run(action, func(t *testing.T) {
+			h := newHost(t, apitoken.Policy{})
+			key, own := h.kit.IssueToken(apitoken.Spec{Kind: apitoken.KindOrg, OrgID: apitokentest.DefaultOrg, Name: "console", Roles: []string{"admin"}})
+			_, other := h.kit.IssueToken(apitoken.Spec{Kind: apitoken.KindOrg, OrgID: apitokentest.DefaultOrg, Name: "other", Roles: []string{"reader"}})
+			manager := h.client(t, h.signInWithKey(t, key))
+
+			confirm := h.do(t, manager, http.MethodGet, orgPage+own.ID+"/"+action, nil)
+			require.Equal(t, http.StatusOK, confirm.status)
+			assert.Contains(t, confirm.body, `<strong>This is the token you are signed in with: you will be signed out.</strong>`)
+			confirm = h.do(t, manager, http.MethodGet, orgPage+other.ID+"/"+action, nil)
+			assert.NotContains(t, confirm.body, "confirm-warning", "another token: no warning")
+
+			done := h.do(t, manager, http.MethodPost, orgPage+own.ID+"/"+action, url.Values{})
+			require.Equal(t, http.StatusOK, done.status)
+			verb := map[string]string{"revoke": "revoked", "delete": "deleted"}[action]
+			assert.Contains(t, done.body, `<p class="message" role="alert" data-status="200">Token `+verb+`: it is the token you were signed in with, so you are signed out.</p>`)
+			assert.Contains(t, done.body, `<a class="button primary" href="/login">Sign in</a>`)
+			assert.Equal(t, http.StatusUnauthorized, h.do(t, manager, http.MethodGet, orgPage, nil).status)
+		})
+	}
+}

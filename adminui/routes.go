@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/adminapi"
@@ -250,6 +251,7 @@ func (h *Handler) confirmRevoke(w http.ResponseWriter, r *http.Request, c *call,
 	h.render(w, r, c, http.StatusOK, "confirm", confirmView{
 		Question: "Revoke the token “" + t.Name + "” (" + t.Hint + ")?",
 		Detail:   "Requests with it fail from now on. A revoked token cannot be used or changed again.",
+		Warning:  signedInWithWarning(c, t),
 		Action:   c.base + t.ID + "/revoke", Button: "Revoke token", Cancel: c.base,
 	}, false)
 }
@@ -262,6 +264,11 @@ func (h *Handler) act(do func(context.Context, string) error, done string) token
 			h.issuerFail(w, r, c, err)
 			return
 		}
+		if signedInWith(c, t) {
+			h.endedSignedIn(w, r, c, strings.TrimSuffix(notice(url.Values{"done": {done}}), ".")+
+				": it is the token you were signed in with, so you are signed out.")
+			return
+		}
 		http.Redirect(w, r, c.base+"?done="+done, http.StatusSeeOther)
 	}
 }
@@ -270,6 +277,7 @@ func (h *Handler) confirmDelete(w http.ResponseWriter, r *http.Request, c *call,
 	h.render(w, r, c, http.StatusOK, "confirm", confirmView{
 		Question: "Delete the token “" + t.Name + "” (" + t.Hint + ")?",
 		Detail:   "It disappears from this list; requests with it fail. This cannot be undone.",
+		Warning:  signedInWithWarning(c, t),
 		Action:   c.base + t.ID + "/delete", Button: "Delete token", Cancel: c.base,
 	}, false)
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/apitoken/apitoken"
 )
 
 // signedInHere reports whether the credential the manager is signed in
@@ -44,8 +46,29 @@ func signedInWarning(c *call) string {
 // again.
 func (h *Handler) revokedSignedIn(w http.ResponseWriter, r *http.Request, c *call, n int) {
 	done := strings.TrimSuffix(notice(url.Values{"done": {"revoked-all"}, "n": {strconv.Itoa(n)}}), ".")
-	v := messageView{Status: http.StatusOK, Message: done + ", including the token you were signed in with, so you are signed out.",
-		Link: c.base, LinkText: "Back to the tokens"}
+	h.endedSignedIn(w, r, c, done+", including the token you were signed in with, so you are signed out.")
+}
+
+// signedInWith reports whether t is the token the manager is signed in with.
+func signedInWith(c *call, t *apitoken.Token) bool {
+	p := c.m.Privileges
+	return p != nil && p.TokenID != "" && p.TokenID == t.ID
+}
+
+// signedInWithWarning is what the Revoke and Delete confirmations add for
+// the token the manager is signed in with; "" otherwise.
+func signedInWithWarning(c *call, t *apitoken.Token) string {
+	if !signedInWith(c, t) {
+		return ""
+	}
+	return "This is the token you are signed in with: you will be signed out."
+}
+
+// endedSignedIn renders msg, the result of an action that ended the
+// manager's own credential, in the response to the post, as
+// revokedSignedIn does.
+func (h *Handler) endedSignedIn(w http.ResponseWriter, r *http.Request, c *call, msg string) {
+	v := messageView{Status: http.StatusOK, Message: msg, Link: c.base, LinkText: "Back to the tokens"}
 	if h.cfg.signIn != "" {
 		v.Link, v.LinkText = h.cfg.signIn, "Sign in"
 	}

@@ -27,7 +27,8 @@ const exitHelp = `Exit codes:
   1  usage error (unknown command or flag, bad flag value, missing argument)
   2  not found (no token has the ID)
   3  policy violation (the message names the rule, e.g. AllowedLifetimes;
-     also a mistake in the policy file)
+     also a mistake in the policy file, or a policy whose prefix is not the
+     store's)
   4  conflict (a stale --if-version, or a concurrent change)
   5  store unavailable, or its schema missing or outdated (run apitoken migrate)
   6  frozen: the token is revoked or expired and cannot be changed

@@ -31,7 +31,7 @@ flush interval, one minute by default) are not seen; the margin covers them.
 --dry-run deletes nothing: it reads every token and counts, with the same
 criteria and instants, what a pass would delete: "would prune N idle, M expired".`,
 		Args: cobra.NoArgs,
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, _ []string) error {
+		RunE: a.do(writes, func(ctx context.Context, s *openedStore, _ []string) error {
 			if batch <= 0 {
 				return usagef("--batch-size must be positive")
 			}

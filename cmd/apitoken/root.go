@@ -59,13 +59,20 @@ with other hash keys, the tokens it issues do not validate on the servers (and
 regenerated ones neither). Every change is recorded with the actor (--actor,
 default "cli:$USER"), e.g. as a new token's created_by.
 
+The store remembers the prefix of the policy its first token was issued
+under. With a policy of another prefix, issue, update, regenerate and prune
+refuse to run (exit code 3); list, show, expiring, revoke, revoke-all and
+delete run and warn on stderr, as they do for a policy that differs from the
+one the store's tokens were last issued under.
+
 ` + storeHelp + `
 
 Environment:
   APITOKEN_STORE      the store URL (--store wins)
   APITOKEN_POLICY     the policy file, the JSON form of apitoken.Policy (--policy wins);
                       without one, the zero Policy (prefix "tok", 6-month default lifetime,
-                      90-day idle timeout, no roles)
+                      90-day idle timeout, no roles). A host generates it from its Go policy
+                      with json.MarshalIndent(policy, "", "  ")
   APITOKEN_HASH_KEYS  the hash keys, comma-separated, hex or base64, the current key first
                       (--hash-key-file wins: a file with the same, commas or newlines);
                       without keys, tokens are hashed with plain SHA-256
@@ -91,19 +98,22 @@ Environment:
 }
 
 // do makes a RunE: it loads the configuration, opens the store (migrating
-// it when migrate is set), calls f and closes the store; f's errors get
-// their exit codes.
-func (a *app) do(migrate bool, f func(ctx context.Context, s *openedStore, args []string) error) func(*cobra.Command, []string) error {
+// it for migrate), checks the policy against the store's (see use), calls
+// f and closes the store; f's errors get their exit codes.
+func (a *app) do(u use, f func(ctx context.Context, s *openedStore, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := apitoken.WithActor(cmd.Context(), a.actorName())
 		if err := a.load(); err != nil {
 			return err
 		}
-		s, err := openStore(ctx, a.storeURL, a.policy, migrate)
+		s, err := openStore(ctx, a.storeURL, a.policy, u == migrates)
 		if err != nil {
 			return err
 		}
-		err = f(ctx, s, args)
+		err = a.checkPolicy(ctx, s, u)
+		if err == nil {
+			err = f(ctx, s, args)
+		}
 		if cerr := s.close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
 			err = storeErr(cerr)
 		}
@@ -160,13 +170,14 @@ func (a *app) actorName() string {
 	return "cli:" + name
 }
 
-// issuer returns an Issuer on s with the policy and keys.
-func (a *app) issuer(s apitoken.Store) (*apitoken.Issuer, error) {
+// issuer returns an Issuer on s's store itself (so that it sees the
+// store's optional capabilities) with the policy and keys.
+func (a *app) issuer(s *openedStore) (*apitoken.Issuer, error) {
 	var opts []apitoken.IssuerOption
 	if len(a.keys) > 0 {
 		opts = append(opts, apitoken.WithHashKeys(a.keys...))
 	}
-	return apitoken.NewIssuer(s, a.policy, opts...)
+	return apitoken.NewIssuer(s.Store, a.policy, opts...)
 }
 
 // isTerminal reports whether w is a terminal.

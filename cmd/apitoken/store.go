@@ -34,8 +34,10 @@ const storeHelp = `Store URLs (--store, or APITOKEN_STORE):
 // openedStore is a store and what closes it.
 type openedStore struct {
 	apitoken.Store
-	sql   *sqlstore.Store // nil unless SQL
-	close func(ctx context.Context) error
+	sql       *sqlstore.Store // nil unless SQL
+	namespace string          // the Redis key prefix; empty unless Redis
+	close     func(ctx context.Context) error
+	held      apitoken.PolicyID // the policy identity the store holds, once checked
 }
 
 // errNoStore is a usage error: no --store and no APITOKEN_STORE.
@@ -122,7 +124,7 @@ func openStore(ctx context.Context, rawURL string, pol apitoken.Policy, migrate 
 			client.Close()
 			return nil, storeErr(err)
 		}
-		return &openedStore{Store: s, close: func(ctx context.Context) error {
+		return &openedStore{Store: s, namespace: ns, close: func(ctx context.Context) error {
 			s.Close(ctx)
 			return client.Close()
 		}}, nil

@@ -20,7 +20,7 @@ Every other command fails with exit code 5 on a store that is not migrated;
 a SQLite file that does not exist is created by migrate only. A Redis store
 has no schema: migrate only checks that it answers.`,
 		Args: cobra.NoArgs,
-		RunE: a.do(true, func(ctx context.Context, s *openedStore, _ []string) error {
+		RunE: a.do(migrates, func(ctx context.Context, s *openedStore, _ []string) error {
 			if s.sql == nil {
 				fmt.Fprintln(a.stdout, "redis store: no schema to migrate")
 				return nil
@@ -73,7 +73,7 @@ so that KEY=$(apitoken issue …) captures the key alone. Nothing is logged.`,
       --grants devices=read --lifetime "6 months"
   apitoken issue --owner user:42 --name laptop --roles observer --lifetime 90d`,
 		Args: cobra.NoArgs,
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, _ []string) error {
+		RunE: a.do(writes, func(ctx context.Context, s *openedStore, _ []string) error {
 			spec := apitoken.Spec{Name: f.name, Description: f.description, OrgID: org,
 				Roles: f.roles, Resources: f.resources}
 			var err error
@@ -121,6 +121,7 @@ so that KEY=$(apitoken issue …) captures the key alone. Nothing is logged.`,
 			if err != nil {
 				return err
 			}
+			a.warnFirstRecord(s)
 			secret, tok, err := iss.Issue(ctx, spec)
 			if err != nil {
 				return err
@@ -234,7 +235,7 @@ fields of "show --json". Keys are never shown; only hints.`,
 		Example: `  apitoken list --owner org:acme --status active
   apitoken list --json | jq -r 'select(.status == "expired") | .id'`,
 		Args: cobra.NoArgs,
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, _ []string) error {
+		RunE: a.do(reads, func(ctx context.Context, s *openedStore, _ []string) error {
 			flt, err := f.filter()
 			if err != nil {
 				return err
@@ -249,6 +250,7 @@ fields of "show --json". Keys are never shown; only hints.`,
 				return err
 			}
 			now := time.Now()
+			n := 0 // tokens read, before --status
 			var tbl *table
 			if !asJSON {
 				tbl = newTable(a.stdout)
@@ -257,6 +259,7 @@ fields of "show --json". Keys are never shown; only hints.`,
 				if err != nil {
 					return err
 				}
+				n++
 				v := a.view(t, now)
 				if st != "" && v.Status != st {
 					continue
@@ -270,7 +273,12 @@ fields of "show --json". Keys are never shown; only hints.`,
 				}
 			}
 			if tbl != nil {
-				return tbl.flush()
+				if err := tbl.flush(); err != nil {
+					return err
+				}
+			}
+			if n == 0 {
+				return a.warnEmptyNamespace(ctx, s)
 			}
 			return nil
 		}),
@@ -287,7 +295,7 @@ func (a *app) showCmd() *cobra.Command {
 		Use:   "show ID",
 		Short: "Show one token (hint only)",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, args []string) error {
+		RunE: a.do(reads, func(ctx context.Context, s *openedStore, args []string) error {
 			iss, err := a.issuer(s)
 			if err != nil {
 				return err
@@ -331,7 +339,7 @@ and fails with exit code 4 otherwise.`,
 		Example: `  apitoken update 0192… --description nightly --if-version 3
   apitoken update 0192… --ip-filter office --lifetime "3 months"`,
 		Args: cobra.ExactArgs(1),
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, args []string) error {
+		RunE: a.do(writes, func(ctx context.Context, s *openedStore, args []string) error {
 			var p apitoken.Patch
 			changed := cmd.Flags().Changed
 			var err error
@@ -416,7 +424,7 @@ the policy's. With --grace the old key keeps working that long, so clients can
 switch over. A revoked or expired token cannot be regenerated (exit code 6).`,
 		Example: `  apitoken regenerate 0192… --lifetime "12 months" --grace "1 hour"`,
 		Args:    cobra.ExactArgs(1),
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, args []string) error {
+		RunE: a.do(writes, func(ctx context.Context, s *openedStore, args []string) error {
 			l, err := flagLifetime(lifetime)
 			if err != nil {
 				return err
@@ -436,6 +444,7 @@ switch over. A revoked or expired token cannot be regenerated (exit code 6).`,
 			if err != nil {
 				return err
 			}
+			a.warnFirstRecord(s)
 			secret, tok, err := iss.Regenerate(ctx, args[0], l, opts...)
 			if err != nil {
 				return err
@@ -456,7 +465,7 @@ func (a *app) revokeCmd() *cobra.Command {
 		Use:   "revoke ID",
 		Short: "Revoke a token: it stops working at once (revoking twice is fine)",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, args []string) error {
+		RunE: a.do(defends, func(ctx context.Context, s *openedStore, args []string) error {
 			iss, err := a.issuer(s)
 			if err != nil {
 				return err
@@ -477,7 +486,7 @@ func (a *app) revokeAllCmd() *cobra.Command {
 		Short:   "Revoke every token of an owner",
 		Example: `  apitoken revoke-all --owner user:42`,
 		Args:    cobra.NoArgs,
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, _ []string) error {
+		RunE: a.do(defends, func(ctx context.Context, s *openedStore, _ []string) error {
 			if owner == "" {
 				return usagef("--owner is required")
 			}
@@ -506,7 +515,7 @@ func (a *app) deleteCmd() *cobra.Command {
 		Use:   "delete ID",
 		Short: "Delete a token: it stops working at once and is gone from listings",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, args []string) error {
+		RunE: a.do(defends, func(ctx context.Context, s *openedStore, args []string) error {
 			iss, err := a.issuer(s)
 			if err != nil {
 				return err
@@ -534,7 +543,7 @@ the current policy falls within --within from now, soonest first: for a
 "your token expires in 7 days" mail. A table, or JSON lines with --json.`,
 		Example: `  apitoken expiring --within 7d --json | jq -r .owner_id`,
 		Args:    cobra.NoArgs,
-		RunE: a.do(false, func(ctx context.Context, s *openedStore, _ []string) error {
+		RunE: a.do(reads, func(ctx context.Context, s *openedStore, _ []string) error {
 			d, err := parseSpan(within)
 			if err != nil {
 				return usagef("--within: %v", err)
@@ -550,6 +559,11 @@ the current policy falls within --within from now, soonest first: for a
 			toks, err := iss.Expiring(ctx, flt, d)
 			if err != nil {
 				return err
+			}
+			if len(toks) == 0 {
+				if err := a.warnEmptyNamespace(ctx, s); err != nil {
+					return err
+				}
 			}
 			now := time.Now()
 			if asJSON {

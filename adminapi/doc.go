@@ -86,6 +86,44 @@
 // most [DefaultMaxBodyBytes] (413); unknown fields, wrong types and data
 // after the object are 400. Bad input is never a 500 and changes nothing.
 //
+// Put behind package httpauth's middleware (as examples/server mounts it),
+// the API is answered by the middleware first, in the same problem shape:
+// 400 invalid_request (malformed credentials), 401 unauthenticated or
+// invalid_token, 403 insufficient_scope, 429 rate_limited with Retry-After
+// (and the RateLimit fields when the token's limit is spent) and 503
+// unavailable with Retry-After. The document lists these responses on
+// every operation but GET /openapi.json, so generated clients decode them
+// too.
+//
+// # Generated clients
+//
+// Clients generated from the document work as generated; the module in
+// adminapi/clienttest generates both of these at test time and runs a
+// token's lifecycle through each. For Go, oapi-codegen (v2.8.2 or later)
+// with this configuration (go tool oapi-codegen -config oapi-codegen.yaml
+// -o client.gen.go openapi.json):
+//
+//	package: apiclient
+//	generate:
+//	  models: true
+//	  client: true
+//	output-options:
+//	  nullable-type: true
+//
+// nullable-type is needed: it makes the fields that take null
+// (description, roles, grants, all_apis, resources, ip_filter, rate_limit
+// and metadata of a create or a PATCH; lifetime of a create; lifetime and
+// grace of a regenerate) nullable.Nullable[T] from
+// github.com/oapi-codegen/nullable, so
+// TokenPatch{RateLimit: nullable.NewNullNullable[apiclient.Limit]()} sends
+// "rate_limit": null (back to the policy's limit) and an unset field is
+// left out. Without it they are pointers with omitempty, and null cannot
+// be sent. Problems decode into apiclient.Problem (the response's
+// ApplicationproblemJSON401 and so on), the middleware's included. For
+// TypeScript, openapi-typescript (7.x) generates the types and
+// openapi-fetch makes the calls, with errors typed as the Problem schema;
+// no option is needed.
+//
 // # Browser safety
 //
 // Hosts often authenticate managers with cookies, so state-changing

@@ -244,8 +244,9 @@ type policyFile struct {
 // Fields at their zero value are left out; a non-nil empty slice or map is
 // written as [] or {}. Lifetimes and durations are written in words ("6
 // months", "90 days"; an exact duration as Go writes it, "36h30m0s"), a
-// rate as whole requests per second, minute, hour, day or other duration
-// ("7 per 90 seconds", "1 per 1.5s"). Errors: an invalid policy is its
+// rate as whole requests per the shortest of a second, a minute, an hour
+// and a day that expresses it exactly (7 per 90 seconds is 280 per hour),
+// or else per another duration (1 per 7 seconds). Errors: an invalid policy is its
 // [*PolicyError]; a rate no whole number of requests per duration of at
 // most [MaxLifetimeSpan] expresses exactly (1e-12 per second, 1e300 per
 // second), or a duration over MaxLifetimeSpan, is an error naming the

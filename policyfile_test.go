@@ -1,6 +1,7 @@
 package apitoken_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -447,4 +448,30 @@ func FuzzPolicyFileRoundTrip(f *testing.F) {
 			t.Fatalf("ParsePolicy(MarshalJSON(p)) = %+v, want %+v (file %q, written %s)", back, p, file, b)
 		}
 	})
+}
+
+func TestPolicyFileRates(t *testing.T) {
+	for _, tc := range []struct {
+		rate apitoken.Rate
+		want string
+	}{
+		{apitoken.Per(60, time.Minute), `{"requests":1,"per":"1 second","burst":1}`},
+		{apitoken.Per(10, time.Minute), `{"requests":10,"per":"1 minute","burst":1}`},
+		{apitoken.Per(7, 90*time.Second), `{"requests":280,"per":"1 hour","burst":1}`},
+		{apitoken.Per(1, 7*time.Second), `{"requests":1,"per":"7 seconds","burst":1}`},
+		{apitoken.Per(1, 1500*time.Millisecond), `{"requests":40,"per":"1 minute","burst":1}`},
+		{apitoken.Per(3, 7*time.Nanosecond), `{"requests":3000000000,"per":"7 seconds","burst":1}`},
+		{apitoken.Per(5, 365*24*time.Hour), `{"requests":1,"per":"73 days","burst":1}`},
+		{apitoken.Per(1, 1500*time.Microsecond), `{"requests":40000,"per":"1 minute","burst":1}`},
+	} {
+		p := apitoken.Policy{OrgRateLimit: apitoken.Limit{Rate: tc.rate, Burst: 1}}
+		b := roundTrip(t, p)
+		var f struct {
+			OrgRateLimit json.RawMessage `json:"org_rate_limit"`
+		}
+		require.NoError(t, json.Unmarshal(b, &f))
+		var compact bytes.Buffer
+		require.NoError(t, json.Compact(&compact, f.OrgRateLimit))
+		assert.Equal(t, tc.want, compact.String(), "the file form of %v/s", float64(tc.rate))
+	}
 }

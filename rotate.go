@@ -66,9 +66,6 @@ func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts
 		return Secret{}, nil, policyErr("MaxGrace", fmt.Sprintf("a grace period of %s exceeds the maximum of %s", r.grace, is.pol.maxGrace))
 	}
 	life = is.pol.resolveLifetime(life)
-	if err := is.checkPolicyID(ctx); err != nil {
-		return Secret{}, nil, err
-	}
 	var secret Secret
 	t, err := is.modify(ctx, "regenerate", id, r.ifVersion, func(t *Token, now time.Time) error {
 		if err := is.modifiable(t, now); err != nil {
@@ -78,6 +75,9 @@ func (is *Issuer) Regenerate(ctx context.Context, id string, life Lifetime, opts
 			return err
 		}
 		if err := is.check(ctx, t, nil); err != nil {
+			return err
+		}
+		if err := is.checkPolicyID(ctx); err != nil { // after the checks: a refusal records nothing
 			return err
 		}
 		t.PrevHash, t.PrevExpiresAt = Hash{}, time.Time{}

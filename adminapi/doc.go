@@ -60,9 +60,14 @@
 // /openapi.json) into a [Manager] or an error: an error wrapping
 // [ErrUnauthenticated] is a 401, any other a 403. Deny by default: a
 // Manager with no May func manages nothing (403 on every scope), one with
-// no Privileges can grant nothing. The no-escalation rule applies to every
-// create and update: no token may hold a role, an access level or a
-// resource its manager lacks. A token of another scope is a 404, exactly
+// no Privileges can grant nothing. A manager may act on a token only as
+// far as it could have created it: the handler puts the manager's
+// Privileges in every Issuer call's context ([apitoken.WithPrivileges]),
+// so create, update, regenerate and reveal refuse (422, rule NoEscalation)
+// a token holding a role, an access level or a resource its manager
+// lacks, and return no key; revoke, revoke-all and delete stay open to
+// every manager of the scope, so whoever sees a leaked token can kill it.
+// A token of another scope is a 404, exactly
 // as an unknown ID, so IDs are no oracle. Every Issuer call carries the
 // manager's Actor ([apitoken.WithActor]): a new token's created_by and
 // every audit event name them.

@@ -49,7 +49,15 @@
 // The authorization hook runs on every request but the assets: an error
 // wrapping [adminapi.ErrUnauthenticated] is a 401 page, any other error or
 // a scope the Manager may not manage a 403 page; neither shows any token.
-// A token of another scope is "not found", exactly as an unknown ID.
+// A token of another scope is "not found", exactly as an unknown ID. As
+// in the admin API, a manager acts on a token only as far as it could have
+// created it: every Issuer call carries the Manager's Privileges
+// ([apitoken.WithPrivileges]), so Create, Edit, Regenerate and Show refuse
+// a token beyond them (the policy's words above the form, and no key),
+// while Revoke, Revoke all and Delete stay open to every manager of the
+// scope. Revoke and Delete of the token the manager is signed in with
+// warn on their confirmation and say afterwards that the manager is
+// signed out, as Revoke all does.
 //
 // # Embedding and safety
 //

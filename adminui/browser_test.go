@@ -435,3 +435,38 @@ func TestBrowserWrongMount(t *testing.T) {
 
 // timeWords is how the table writes a time.
 func timeWords(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
+// TestBrowserNoEscalation is the attack of issue 20 in a browser: a
+// manager signed in with a reader token clicks Show on the org's admin
+// token and then regenerates it. Before, Show displayed the admin key and
+// Regenerate displayed a new one with roles [admin]; now Show says why
+// not, the regenerate form shows the refusal above it, no key reaches the
+// page and the admin key still works.
+func TestBrowserNoEscalation(t *testing.T) {
+	sealKey := make([]byte, 32)
+	_, _ = rand.Read(sealKey)
+	h := newHost(t, apitoken.Policy{}, apitoken.WithSealKeys(sealKey))
+	adminKey, admin := h.kit.IssueToken(apitoken.Spec{Kind: apitoken.KindOrg, OrgID: apitokentest.DefaultOrg, Name: "admin", Roles: []string{"admin"}})
+	readerKey, _ := h.kit.IssueToken(apitoken.Spec{Kind: apitoken.KindOrg, OrgID: apitokentest.DefaultOrg, Name: "reader", Roles: []string{"reader"}})
+	ctx := newBrowser(t)
+	signIn(t, ctx, h, h.signInWithKey(t, readerKey), orgPage)
+
+	button := chromedp.CSS("#token-" + admin.ID + " button[data-reveal]")
+	out := chromedp.ID("key-" + admin.ID)
+	do(t, ctx, chromedp.WaitVisible(button), chromedp.Click(button), chromedp.WaitVisible(out))
+	shown := run(t, ctx, chromedp.Text(out))
+	assert.True(t, shown == `Issuer lacks role "admin".`, "Show says why not (what it shows may be a key: not printed)")
+	noKey(t, run(t, ctx, chromedp.OuterHTML(chromedp.CSS("html"))), adminKey, "Show refused")
+
+	do(t, ctx, chromedp.Navigate(h.srv.URL+orgPage+admin.ID+"/regenerate"), chromedp.WaitVisible(chromedp.ID("submit")),
+		chromedp.Click(chromedp.ID("submit")), chromedp.WaitVisible(chromedp.ID("form-error")))
+	assert.Equal(t, `Issuer lacks role "admin".`, run(t, ctx, chromedp.Text(chromedp.ID("form-error"))), "the refusal above the form")
+	page := run(t, ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	noKey(t, page, adminKey, "the old key")
+	assert.Empty(t, shownKey(page), "no new key")
+	shot(t, ctx, "12-no-escalation")
+
+	assert.Equal(t, http.StatusOK, h.use(t, http.MethodGet, "/devices", adminKey), "the admin key still works")
+	assert.Empty(t, h.audited(apitoken.EventRegenerated))
+	assert.Empty(t, h.audited(apitoken.EventRecovered))
+}

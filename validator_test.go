@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -238,45 +239,133 @@ func TestRevokeAndDeleteTakeEffectAtOnce(t *testing.T) {
 	}
 }
 
+// TestRevokeRacingValidate: 1,000 goroutines validate one token while
+// Revoke runs. Every goroutine has succeeded once before Revoke starts, and
+// each goes on until it has started 5 validations after Revoke returned;
+// every one of those must be refused with ErrRevoked, and any other outcome
+// is an error. The canary runs the same check over a store that
+// acknowledges Revoke before applying it, and must see it fail.
 func TestRevokeRacingValidate(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t, testPolicy())
-	s, tok := e.issue(t, orgSpec())
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	failures := make(chan error, 8)
-	for range 8 {
+	const validators, after = 1000, 5
+	t.Run("memstore", func(t *testing.T) {
+		e := newEnv(t, testPolicy())
+		s, tok := e.issue(t, orgSpec())
+		r := revokeRace(t, e.v, func() error { return e.iss.Revoke(t.Context(), tok.ID) }, s, validators, after)
+		assert.Zero(t, r.acceptedAfter, "validations started after Revoke returned that succeeded")
+		assert.Empty(t, r.unexpected, "errors other than ErrRevoked")
+		assert.GreaterOrEqual(t, r.before, int64(validators), "successful validations before Revoke")
+		assert.GreaterOrEqual(t, r.refusedAfter, int64(validators*after), "validations refused after Revoke returned")
+		t.Logf("%d validators: %d successes before Revoke returned, %d validations after it, all refused",
+			validators, r.before, r.refusedAfter)
+	})
+	t.Run("canary: Revoke acknowledged before it applies", func(t *testing.T) {
+		mem := memstore.New()
+		lag := &lateRevokeStore{Store: mem, lag: 200}
+		iss, err := apitoken.NewIssuer(lag, testPolicy())
+		require.NoError(t, err)
+		v, err := newValidator(t, lag, testPolicy())
+		require.NoError(t, err)
+		sec, tok, err := iss.Issue(t.Context(), orgSpec())
+		require.NoError(t, err)
+		r := revokeRace(t, v, func() error { return iss.Revoke(t.Context(), tok.ID) }, sec.Reveal(), 50, after)
+		assert.Positive(t, r.acceptedAfter, "the check missed successes after a Revoke that returned before it applied")
+	})
+}
+
+// revokeRaceResult counts the outcomes of revokeRace.
+type revokeRaceResult struct {
+	before, acceptedAfter, refusedAfter int64
+	unexpected                          []string
+}
+
+// revokeRace starts n goroutines validating secret, waits until each has
+// succeeded once, releases them all and calls revoke, and lets each run
+// until it has started after validations once revoke returned. A validation counts as "after"
+// when the flag set after revoke returned was already set when it started.
+func revokeRace(t *testing.T, v *apitoken.Validator, revoke func() error, secret string, n, after int) revokeRaceResult {
+	t.Helper()
+	var (
+		revoked                             atomic.Bool
+		release                             = make(chan struct{})
+		ready, wg                           sync.WaitGroup
+		before, acceptedAfter, refusedAfter atomic.Int64
+		mu                                  sync.Mutex
+		unexpected                          []string
+	)
+	ready.Add(n)
+	for range n {
 		wg.Go(func() {
-			for {
-				select {
-				case <-done:
+			readied := false
+			defer func() {
+				if !readied {
+					ready.Done()
+				}
+			}()
+			for done := 0; done < after; {
+				was := revoked.Load() // read before the validation starts
+				_, err := v.Validate(context.Background(), secret, readDev)
+				switch {
+				case was && err == nil:
+					acceptedAfter.Add(1)
+				case was && errors.Is(err, apitoken.ErrRevoked):
+					refusedAfter.Add(1)
+				case err == nil:
+					before.Add(1)
+				case !errors.Is(err, apitoken.ErrRevoked):
+					mu.Lock()
+					unexpected = append(unexpected, err.Error())
+					mu.Unlock()
 					return
-				default:
 				}
-				_, err := e.v.Validate(ctx, s, readDev)
-				if err == nil {
-					continue
+				if !readied && err == nil {
+					readied = true
+					ready.Done()
+					<-release // spin no more until all are ready
 				}
-				if !errors.Is(err, apitoken.ErrRevoked) {
-					failures <- err
+				if was {
+					done++
 				}
-				return
 			}
 		})
 	}
-	require.NoError(t, e.iss.Revoke(ctx, tok.ID))
-	// From here on, no validation may succeed.
-	for range 100 {
-		if _, err := e.v.Validate(ctx, s, readDev); err == nil {
-			t.Fatal("Validate succeeded after Revoke returned")
+	ready.Wait() // every goroutine has validated once: all are running
+	close(release)
+	require.NoError(t, revoke())
+	revoked.Store(true)
+	wg.Wait()
+	return revokeRaceResult{before.Load(), acceptedAfter.Load(), refusedAfter.Load(), unexpected}
+}
+
+// lateRevokeStore is a broken store for the canary: Revoke returns at once
+// and the revocation applies only after lag more hash lookups.
+type lateRevokeStore struct {
+	apitoken.Store
+	lag     int
+	mu      sync.Mutex
+	pending string
+	reads   int
+}
+
+func (s *lateRevokeStore) Revoke(_ context.Context, id string, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending, s.reads = id, 0
+	return nil
+}
+
+func (s *lateRevokeStore) GetByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	s.mu.Lock()
+	if s.pending != "" {
+		if s.reads++; s.reads >= s.lag {
+			if err := s.Store.Revoke(ctx, s.pending, t0); err != nil {
+				s.mu.Unlock()
+				return nil, err
+			}
+			s.pending = ""
 		}
 	}
-	close(done)
-	wg.Wait()
-	close(failures)
-	for err := range failures {
-		t.Errorf("Validate during revoke = %v, want nil or ErrRevoked", err)
-	}
+	s.mu.Unlock()
+	return s.Store.GetByHash(ctx, h)
 }
 
 // TestLastUsedBatched: 1,000 validations within a flush interval cost no

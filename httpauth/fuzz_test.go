@@ -33,7 +33,9 @@ func inFuzzTrusted(a netip.Addr) bool {
 // at "\n"), every source answers an address that is never inside a trusted
 // prefix, is canonical (unmapped, no zone, round-trips through netip), is
 // the same on a second call, and is the peer whenever the peer is not
-// trusted.
+// trusted. The peer is read from RemoteAddr here with net/netip
+// ([wantPeer]), not by a source: the default source must answer it
+// exactly, and every source must answer it for an untrusted peer.
 func FuzzClientIP(f *testing.F) {
 	f.Add("10.0.0.1:80", "198.51.100.7, 10.0.0.2", `for="[2001:db8::1]:4711";proto=https`, "203.0.113.5")
 	f.Add("192.0.2.1:1", "10.0.0.9", "for=unknown", "")
@@ -55,11 +57,18 @@ func FuzzClientIP(f *testing.F) {
 				r.Header[name] = strings.Split(v, "\n")
 			}
 		}
-		peer := sources[0].ClientIP(r)
+		peer, canonicalForm := wantPeer(remote)
 		for _, s := range sources {
 			got := s.ClientIP(r)
 			if again := s.ClientIP(r); again != got {
 				t.Fatalf("%v: %v, then %v", s, got, again)
+			}
+			if s == sources[0] {
+				// The peer only: the address RemoteAddr holds, whenever
+				// net/http could have written it; nothing else ever.
+				if got.IsValid() && got != peer || canonicalForm && got != peer {
+					t.Fatalf("%v: RemoteAddr %q holds %v, but %v", s, remote, peer, got)
+				}
 			}
 			if !got.IsValid() {
 				continue
@@ -78,6 +87,32 @@ func FuzzClientIP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// wantPeer reads the peer's address from RemoteAddr with net/netip alone:
+// "ip:port", "[ip6]:port", or an address without a port (bracketed if
+// IPv6), unmapped and without its zone; the zero Addr for anything else,
+// and for more than 64 bytes. canonicalForm reports whether remote is
+// exactly as net/http writes a connection's address (AddrPort.String).
+func wantPeer(remote string) (peer netip.Addr, canonicalForm bool) {
+	if remote == "" || len(remote) > 64 {
+		return netip.Addr{}, false
+	}
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap().WithZone(""), ap.String() == remote
+	}
+	s, bracketed := strings.CutPrefix(remote, "[")
+	if bracketed {
+		var ok bool
+		if s, ok = strings.CutSuffix(s, "]"); !ok {
+			return netip.Addr{}, false
+		}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || bracketed && !a.Is6() {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), false
 }
 
 // FuzzForwarded drives the Forwarded parser through a trusted peer: any

@@ -115,14 +115,21 @@ func (r genReader) Read(p []byte) (int, error) { return r.c.Read(p) }
 // TestGeneratorUniformity replaces a distribution test that used a fixed
 // seed and bounds no sample could miss. It draws genSamples() tokens from
 // crypto/rand (the Issuer's source) and from a ChaCha8 stream under a fresh
-// random seed (logged, to replay a failure), and wants 0 duplicate bodies
-// and p > 10^-6 at every position.
+// random seed (logged; APITOKEN_GEN_SEED=<hex> replays it), and wants 0
+// duplicate bodies and p > 10^-6 at every position.
 func TestGeneratorUniformity(t *testing.T) {
 	t.Parallel()
 	n := genSamples()
 	var seed [32]byte
-	_, err := rand.Read(seed[:])
-	require.NoError(t, err)
+	if hx := os.Getenv("APITOKEN_GEN_SEED"); hx != "" { // replay a logged seed
+		b, err := hex.DecodeString(hx)
+		require.NoError(t, err, "APITOKEN_GEN_SEED")
+		require.Len(t, b, len(seed), "APITOKEN_GEN_SEED")
+		copy(seed[:], b)
+	} else {
+		_, err := rand.Read(seed[:])
+		require.NoError(t, err)
+	}
 	for _, src := range []struct {
 		name string
 		r    io.Reader
@@ -133,7 +140,7 @@ func TestGeneratorUniformity(t *testing.T) {
 		t.Run(src.name, func(t *testing.T) {
 			t.Parallel()
 			if src.name == "chacha8" {
-				t.Logf("seed %s", hex.EncodeToString(seed[:]))
+				t.Logf("seed %s (APITOKEN_GEN_SEED replays it)", hex.EncodeToString(seed[:]))
 			}
 			st := genSample(t, n, generated(t, src.r))
 			assert.Zero(t, st.dups, "duplicate bodies among %d", n)

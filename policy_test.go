@@ -5,9 +5,13 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/stores/memstore"
@@ -479,6 +483,26 @@ func TestParsePrefix(t *testing.T) {
 		{"10.0.0", ""},
 		{"256.0.0.1", ""},
 		{"example.com", ""},
+		// The malformed literals of checklist item 22 (inet_aton forms,
+		// out-of-range lengths), and their near relatives.
+		{"010.0.0.1", ""},
+		{"0x7f.0.0.1", ""},
+		{"0177.0.0.1", ""},
+		{"127.1", ""},
+		{"1.2.3", ""},
+		{"1.2.3.4.5", ""},
+		{"1.2.3.04", ""},
+		{"::ffff:010.0.0.1", ""},
+		{"::/129", ""},
+		{"1.2.3.4/33", ""},
+		{"10.0.0.0/08", ""}, // net.ParseCIDR reads 10.0.0.0/8
+		{"10.0.0.0/+8", ""},
+		{"10.0.0.0/ 8", ""},
+		{"[::1]", ""},
+		{"[::1]/128", ""},
+		{"1.2.3.4%eth0", ""},
+		{"10.0.0.0/8\n", ""},
+		{"\uff11.2.3.4", ""}, // a fullwidth digit
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -498,4 +522,119 @@ func TestParsePrefix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIPAllowListEdges is checklist item 22 end to end: what a policy's
+// named filter and a token's inline prefixes accept at configuration time,
+// and what the Validator then lets through. Configuration: the malformed
+// literals, host bits, zones and empty filters fail when the Policy is
+// built (NewIssuer, NewValidator) or the token issued, never later.
+// Matching: an IPv4-mapped client matches IPv4 prefixes (Unmap), near
+// misses are denied, an unknown (zero) address is denied by any filter,
+// and a token without a filter allows every address, the unknown one
+// included, unless the policy requires a filter.
+func TestIPAllowListEdges(t *testing.T) {
+	t.Parallel()
+	bad := []string{"010.0.0.1", "0x7f.0.0.1", "::/129", "1.2.3", "1.2.3.4/33", "10.1.2.3/8", "2001:db8::1/32",
+		"::ffff:10.0.0.1/104", "fe80::1%eth0", "fe80::%eth0/64", "10.0.0.0/08", "", " 10.0.0.0/8"}
+	for _, s := range bad {
+		pol := testPolicy()
+		pol.IPFilters = map[string][]string{"office": {"10.0.0.0/8", s}}
+		err := pol.Validate()
+		var pe *apitoken.PolicyError
+		require.ErrorAs(t, err, &pe, "Validate with filter entry %q", s)
+		assert.Equal(t, "IPFilters", pe.Rule, "entry %q", s)
+		_, err = apitoken.NewIssuer(memstore.New(), pol)
+		assert.ErrorIs(t, err, apitoken.ErrPolicy, "NewIssuer with filter entry %q", s)
+		_, err = apitoken.NewValidator(memstore.New(), pol)
+		assert.ErrorIs(t, err, apitoken.ErrPolicy, "NewValidator with filter entry %q", s)
+	}
+	for name, cidrs := range map[string][]string{"empty": {}, "nil": nil} {
+		pol := testPolicy()
+		pol.IPFilters = map[string][]string{"office": cidrs}
+		assert.ErrorIs(t, pol.Validate(), apitoken.ErrPolicy, "%s named filter", name)
+	}
+
+	e := newEnv(t, testPolicy())
+	for _, s := range bad {
+		spec := orgSpec()
+		spec.IPPrefixes = []string{"10.0.0.0/8", s}
+		_, _, err := e.iss.Issue(t.Context(), spec)
+		var pe *apitoken.PolicyError
+		require.ErrorAs(t, err, &pe, "Issue with inline prefix %q", s)
+		assert.Equal(t, "IPPrefixes", pe.Rule, "inline prefix %q", s)
+	}
+	assert.Zero(t, e.mem.Len(), "a refused token is stored")
+
+	named := orgSpec()
+	named.IPFilter = "office" // 10.0.0.0/8, 2001:db8::/32
+	inline := orgSpec()
+	inline.IPPrefixes = []string{"10.0.0.0/8", "2001:db8::/32"}
+	mapped := orgSpec()
+	mapped.IPPrefixes = []string{"::ffff:10.0.0.0/104", "2001:db8::/32"} // the same, spelled mapped
+	host := orgSpec()
+	host.IPPrefixes = []string{"10.1.2.3", "::ffff:192.0.2.9"} // single addresses: /32, unmapped
+	none := orgSpec()
+	none.IPPrefixes = []string{} // no prefixes: no filter
+	tokens := map[string]string{}
+	for name, spec := range map[string]apitoken.Spec{"named": named, "inline": inline, "mapped": mapped, "host": host, "none": none} {
+		tokens[name], _ = e.issue(t, spec)
+	}
+	addr := func(s string) netip.Addr {
+		if s == "" {
+			return netip.Addr{}
+		}
+		return netip.MustParseAddr(s)
+	}
+	tests := []struct {
+		ip      string
+		allowed []string // the tokens that allow it; the others deny
+	}{
+		{"10.1.2.3", []string{"named", "inline", "mapped", "host", "none"}},
+		{"::ffff:10.1.2.3", []string{"named", "inline", "mapped", "host", "none"}},
+		{"10.0.0.0", []string{"named", "inline", "mapped", "none"}},
+		{"10.255.255.255", []string{"named", "inline", "mapped", "none"}},
+		{"::ffff:10.255.255.255", []string{"named", "inline", "mapped", "none"}},
+		{"11.0.0.1", []string{"none"}},
+		{"9.255.255.255", []string{"none"}},
+		{"::ffff:11.0.0.1", []string{"none"}},
+		{"10.1.2.4", []string{"named", "inline", "mapped", "none"}},
+		{"192.0.2.9", []string{"host", "none"}},
+		{"::ffff:192.0.2.9", []string{"host", "none"}},
+		{"192.0.2.10", []string{"none"}},
+		{"::a01:203", []string{"none"}},       // 10.1.2.3's bits, IPv4-compatible: not mapped
+		{"2002:a01:203::1", []string{"none"}}, // 6to4 of 10.1.2.3: not unwrapped
+		{"64:ff9b::a01:203", []string{"none"}},
+		{"2001:db8::1", []string{"named", "inline", "mapped", "none"}},
+		{"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", []string{"named", "inline", "mapped", "none"}},
+		{"2001:db9::1", []string{"none"}},
+		{"2001:db7:ffff::1", []string{"none"}},
+		{"2001:db8::1%eth0", []string{"named", "inline", "mapped", "none"}}, // the zone is dropped
+		{"", []string{"none"}},                                              // unknown address
+	}
+	for _, tc := range tests {
+		for name, tok := range tokens {
+			req := readDev
+			req.IP = addr(tc.ip)
+			_, err := e.v.Validate(t.Context(), tok, req)
+			if slices.Contains(tc.allowed, name) {
+				assert.NoError(t, err, "%s token from %q", name, tc.ip)
+			} else {
+				assert.ErrorIs(t, err, apitoken.ErrIPNotAllowed, "%s token from %q", name, tc.ip)
+			}
+		}
+	}
+
+	// A policy that requires a filter refuses a token without one, and
+	// denies one issued before it did.
+	strict := testPolicy()
+	strict.RequireIPFilter = true
+	iss, err := apitoken.NewIssuer(e.store, strict)
+	require.NoError(t, err)
+	_, _, err = iss.Issue(t.Context(), none)
+	assert.ErrorIs(t, err, apitoken.ErrPolicy, "RequireIPFilter: a token without prefixes")
+	v, err := newValidator(t, e.store, strict, apitoken.WithClock(e.clock.Now))
+	require.NoError(t, err)
+	_, err = v.Validate(t.Context(), tokens["none"], readDev)
+	assert.ErrorIs(t, err, apitoken.ErrIPNotAllowed, "RequireIPFilter: a token issued without a filter")
 }

@@ -492,10 +492,10 @@ func TestAttackSpoofedHeadersBehindProxies(t *testing.T) {
 		}},
 		"XFF as a line of its own": {"X-Forwarded-For", func(h http.Header, client string) { h.Add("X-Forwarded-For", client) }},
 		"XFF through two proxies": {"X-Forwarded-For", func(h http.Header, client string) {
-			h.Add("X-Forwarded-For", client+", 172.16.9.9") // the edge proxy, then the inner one
+			h.Add("X-Forwarded-For", client+", 172.16.9.9") // the edge proxy appends the client, the inner one the edge
 		}},
-		"Forwarded": {"Forwarded", func(h http.Header, client string) { h.Add("Forwarded", "for="+client+";proto=https") }},
-		"X-Real-IP set": {"X-Real-IP", func(h http.Header, client string) { h.Set("X-Real-IP", client) }},
+		"Forwarded":          {"Forwarded", func(h http.Header, client string) { h.Add("Forwarded", "for="+client+";proto=https") }},
+		"X-Real-IP set":      {"X-Real-IP", func(h http.Header, client string) { h.Set("X-Real-IP", client) }},
 		"True-Client-IP set": {"True-Client-IP", func(h http.Header, client string) { h.Set("True-Client-IP", client) }},
 	}
 	for name, style := range styles {

@@ -25,8 +25,9 @@ const (
 const headerAuthorization = "Authorization"
 
 // credentials returns the one token r carries and where it found it:
-// [ErrNoCredentials] if none, [ErrBadCredentials] if malformed or two
-// different ones.
+// [ErrNoCredentials] if none, [ErrBadCredentials] if malformed (not an RFC
+// 6750 b64token), two different ones, or a query parameter beside another
+// source or repeated.
 func (m *Middleware) credentials(r *http.Request) (token string, from uint8, err error) {
 	add := func(t string, src uint8) error {
 		if token != "" && t != token {
@@ -51,7 +52,7 @@ func (m *Middleware) credentials(r *http.Request) (token string, from uint8, err
 	if m.apiKeyHeader != "" {
 		for _, h := range r.Header[m.apiKeyHeader] {
 			t := trimOWS(h)
-			if t == "" || !token68ish(t) {
+			if !b64token(t) {
 				return "", 0, ErrBadCredentials
 			}
 			if err := add(t, fromAPIKey); err != nil {
@@ -61,18 +62,19 @@ func (m *Middleware) credentials(r *http.Request) (token string, from uint8, err
 	}
 	if m.queryParam != "" && r.URL != nil && r.URL.RawQuery != "" {
 		if vs, ok := r.URL.Query()[m.queryParam]; ok {
-			for _, t := range vs {
-				if t == "" {
-					return "", 0, ErrBadCredentials
-				}
-				if err := add(t, fromQuery); err != nil {
-					return "", 0, err
-				}
+			// RFC 6750 §2 and §3.1: one method per request, and the
+			// parameter once, even with the same token.
+			if token != "" || len(vs) != 1 || !b64token(vs[0]) {
+				return "", 0, ErrBadCredentials
 			}
+			token, from = vs[0], from|fromQuery
 		}
 	}
 	if m.extract != nil {
 		if t, ok := m.extract(r); ok {
+			if from&fromQuery != 0 {
+				return "", 0, ErrBadCredentials
+			}
 			if err := add(t, fromExtractor); err != nil {
 				return "", 0, err
 			}
@@ -93,18 +95,27 @@ func bearerToken(h string) (token string, ok bool, err error) {
 		return "", false, nil
 	}
 	rest = strings.TrimLeft(rest, " ")
-	if rest == "" || !token68ish(rest) {
+	if !b64token(rest) {
 		return "", false, ErrBadCredentials
 	}
 	return rest, true, nil
 }
 
-// token68ish reports whether s holds no space, tab or comma: one credential,
-// not a list or parameters. (A loop: strings.ContainsAny builds its byte
-// set on every call, on the hot path.)
-func token68ish(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == ' ' || c == '\t' || c == ',' {
+// b64token reports whether s is an RFC 6750 §2.1 b64token, the syntax of a
+// bearer credential: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" )
+// *"=". Every token of this package's format is one; a space, a comma, a
+// quote or a byte outside ASCII is not. (A loop over bytes: it runs on the
+// hot path, and rejects a long header at its first bad byte.)
+func b64token(s string) bool {
+	n := len(s)
+	for n > 0 && s[n-1] == '=' {
+		n--
+	}
+	if n == 0 {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '.' && c != '_' && c != '~' && c != '+' && c != '/' {
 			return false
 		}
 	}

@@ -26,6 +26,25 @@
 //     request with no pattern (the middleware wraps a whole mux, or another
 //     router) is denied unless [WithAPI] or [WithAPIName] names its API.
 //
+// Rate-limit answers: a request under a token's rate limit gets the IETF
+// RateLimit fields (draft-ietf-httpapi-ratelimit-headers), Structured
+// Field lists never sent as trailers: RateLimit-Policy
+// `"default";q=<burst>;w=<seconds to refill the burst>` and RateLimit
+// `"default";r=<requests available now>;t=<seconds until one more is>`.
+// t is the draft's time until additional quota is made available (within
+// it the client can use no more than r), not the time until the bucket is
+// full, which only X-RateLimit-Reset gives ([WithXRateLimitHeaders]). A
+// 429 adds Retry-After (RFC 9110 §10.2.3), the whole seconds until the
+// next request is allowed, rounded up and at least 1: it equals the 429's
+// t, so it is never earlier than t, as the draft asks, and a client that
+// waits it is let through unless others spent the budget meanwhile.
+//
+// Credentials follow RFC 6750: a token is a b64token (a non-ASCII byte, a
+// space, a comma or a quote makes the request malformed: 400
+// invalid_request, without a store lookup), and a request uses one method:
+// the query parameter ([WithQueryParam]) beside a header, or twice, is a
+// 400 even with the same token.
+//
 // A [Middleware] is immutable once built and safe for concurrent use, as
 // are the handlers [Middleware.Wrap], [Middleware.RequireRole] and
 // [Middleware.RequireAccess] return and a [ClientIPSource].

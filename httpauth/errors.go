@@ -13,8 +13,10 @@ var (
 	// Bearer challenge and no error code.
 	ErrNoCredentials = errors.New("httpauth: no credentials")
 	// ErrBadCredentials means the request's credentials are malformed (a
-	// Bearer header without one token, an empty API-key header or query
-	// parameter) or it carries two different tokens: 400 invalid_request.
+	// Bearer header, API-key header or query parameter that is not one
+	// RFC 6750 b64token: empty, non-ASCII, a space, comma or quote), it
+	// carries two different tokens, or the query parameter beside another
+	// source or twice: 400 invalid_request.
 	ErrBadCredentials = errors.New("httpauth: malformed credentials")
 	// ErrNoAPI means the request's API name could not be known: no
 	// ServeMux pattern matched (the middleware wraps the whole mux, or

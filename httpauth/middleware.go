@@ -44,7 +44,8 @@ type Middleware struct {
 //
 //  1. extracts the token: Authorization: Bearer (scheme case-insensitive),
 //     and whatever [WithAPIKeyHeader], [WithQueryParam] or [WithExtractor]
-//     add; two different tokens are a 400;
+//     add; two different tokens are a 400, and so is the query parameter
+//     beside another source or twice (RFC 6750 §2: one method);
 //  2. finds the client address: the connection's peer, unless
 //     [WithTrustedProxies] declares the proxies and the one header they set;
 //  3. names the API: the first segment of the matched [http.ServeMux]
@@ -62,8 +63,10 @@ type Middleware struct {
 //
 // Otherwise it answers, without calling next:
 //
-//   - 400 invalid_request: a malformed Authorization or API-key header, or
-//     two different tokens in one request;
+//   - 400 invalid_request: a malformed Authorization or API-key header or
+//     query parameter (not an RFC 6750 b64token: empty, non-ASCII, a
+//     space, comma or quote), two different tokens in one request, or the
+//     query parameter beside another source or repeated;
 //   - 401 with a Bearer challenge: no token (no error code; code
 //     unauthenticated in the body), or a token that is malformed, unknown,
 //     revoked, expired, idle or from another org (invalid_token — all
@@ -72,7 +75,8 @@ type Middleware struct {
 //     denied, or no API name; for missing access the challenge names the
 //     scope (see [Scope]);
 //   - 429 rate_limited with Retry-After: the token's rate limit (with the
-//     RateLimit headers), or the client's failed authentications;
+//     RateLimit headers, whose t equals Retry-After; see the package
+//     documentation), or the client's failed authentications;
 //   - 503 unavailable with Retry-After when the store, directory or limiter
 //     cannot answer, or the Validator is closed.
 //

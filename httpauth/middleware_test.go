@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -57,7 +58,14 @@ func TestMiddlewareResponses(t *testing.T) {
 		{"empty API key header", "GET", "", func(r *http.Request) { r.Header.Set("X-API-Key", " ") }, 400, badRequest},
 		{"two different tokens", "GET", "Bearer " + tok, func(r *http.Request) { r.Header.Set("X-API-Key", other) }, 400, badRequest},
 		{"two Authorization headers", "GET", "Bearer " + tok, func(r *http.Request) { r.Header.Add("Authorization", "Bearer acme_other") }, 400, badRequest},
-		{"non-ASCII token", "GET", "Bearer acme_" + strings.Repeat("é", 18), nil, 401, invalidToken},
+		{"non-ASCII token", "GET", "Bearer acme_" + strings.Repeat("é", 18), nil, 400, badRequest},
+		{"mixed-case scheme", "GET", "bEaReR " + tok, nil, 200, ""},
+		{"quote in token", "GET", `Bearer "` + tok + `"`, nil, 400, badRequest},
+		{"comma in token", "GET", "Bearer " + tok + ",", nil, 400, badRequest},
+		{"b64token padding", "GET", "Bearer " + tok + "==", nil, 401, invalidToken},
+		{"padding only", "GET", "Bearer ==", nil, 400, badRequest},
+		{"non-ASCII API key", "GET", "", func(r *http.Request) { r.Header.Set("X-API-Key", tok+"é") }, 400, badRequest},
+		{"NUL in API key", "GET", "", func(r *http.Request) { r.Header.Set("X-API-Key", tok[:10]+"\x00"+tok[10:]) }, 400, badRequest},
 		{"9 KiB token", "GET", "Bearer " + long, nil, 401, invalidToken},
 		{"query token off by default", "GET", "", func(r *http.Request) { r.URL.RawQuery = "access_token=" + tok }, 401, bare},
 		{"write needs full access", "POST", "Bearer " + tok, nil, 403, needsFull},
@@ -262,7 +270,8 @@ func TestMiddlewareForbiddenAndLimits(t *testing.T) {
 	w = m.do("GET", "Bearer "+tok)
 	require.Equal(t, 429, w.Code, "over the limit")
 	assert.Equal(t, "60", w.Header().Get("Retry-After"))
-	assert.Equal(t, `"default";r=0;t=120`, w.Header().Get("RateLimit"))
+	assert.Equal(t, `"default";r=0;t=60`, w.Header().Get("RateLimit"), "t: until the next request, as Retry-After")
+	assert.Equal(t, "120", w.Header().Get("X-RateLimit-Reset"), "until the bucket is full")
 	checkProblem(t, w, 429, httpauth.CodeRateLimited)
 	assert.Equal(t, before, m.calls.Load(), "handler called on 429")
 }
@@ -544,4 +553,139 @@ func TestMiddlewareAPIFromPattern(t *testing.T) {
 		mux.ServeHTTP(httptest.NewRecorder(), r)
 	}
 	assert.Equal(t, []string{"devices 0", "sites 0", "hosts 0", "{org} 403", "{$} 403"}, seen)
+}
+
+// TestMiddlewareMalformedCredentials: RFC 6750 §3.1's invalid_request, a
+// 400 without a store lookup, for credentials that are malformed (not a
+// b64token: non-ASCII, quotes, commas, spaces, empty) or sent by more than
+// one method: a token in the query beside a header (even the same token),
+// or the query parameter twice.
+func TestMiddlewareMalformedCredentials(t *testing.T) {
+	m := newMW(t, testPolicy(), httpauth.WithAPIKeyHeader(""), httpauth.WithQueryParam(""))
+	tok, _ := m.issue(t, orgSpec())
+	other, _ := m.issue(t, orgSpec())
+	query := func(q string) func(*http.Request) { return func(r *http.Request) { r.URL.RawQuery = q } }
+	apiKey := func(k string) func(*http.Request) { return func(r *http.Request) { r.Header.Set("X-API-Key", k) } }
+	tests := []struct {
+		name   string
+		auth   string
+		mod    []func(*http.Request)
+		status int
+	}{
+		{"query alone", "", []func(*http.Request){query("access_token=" + tok)}, 200},
+		{"query among other parameters", "", []func(*http.Request){query("a=1&access_token=" + tok + "&b=2")}, 200},
+		{"Basic beside the query", "Basic dXNlcjpwYXNz", []func(*http.Request){query("access_token=" + tok)}, 200},
+		{"header and query, same token", "Bearer " + tok, []func(*http.Request){query("access_token=" + tok)}, 400},
+		{"header and query, different tokens", "Bearer " + tok, []func(*http.Request){query("access_token=" + other)}, 400},
+		{"API key and query, same token", "", []func(*http.Request){apiKey(tok), query("access_token=" + tok)}, 400},
+		{"query parameter twice, same token", "", []func(*http.Request){query("access_token=" + tok + "&access_token=" + tok)}, 400},
+		{"empty query parameter", "", []func(*http.Request){query("access_token=")}, 400},
+		{"non-ASCII query token", "", []func(*http.Request){query("access_token=" + tok + "%C3%A9")}, 400},
+		{"query token with a space", "", []func(*http.Request){query("access_token=" + tok[:8] + "+" + tok[8:])}, 400},
+		{"non-ASCII bearer", "Bearer " + tok[:8] + "é" + tok[9:], nil, 400},
+		{"Latin-1 byte in bearer", "Bearer " + tok[:8] + "\xe9" + tok[9:], nil, 400},
+		{"DEL in bearer", "Bearer " + tok[:8] + "\x7f" + tok[9:], nil, 400},
+		{"backslash in bearer", "Bearer " + tok[:8] + `\` + tok[9:], nil, 400},
+		{"bearer token68 with inner padding", "Bearer " + tok[:8] + "=" + tok[9:], nil, 400},
+		{"header and API key, same token", "Bearer " + tok, []func(*http.Request){apiKey(tok)}, 200},
+		{"header and API key, different tokens", "Bearer " + tok, []func(*http.Request){apiKey(other)}, 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lookups, calls := m.store.lookups.Load(), m.calls.Load()
+			w := m.do("GET", tc.auth, tc.mod...)
+			require.Equal(t, tc.status, w.Code, w.Body.String())
+			if tc.status == 400 {
+				assert.Equal(t, `Bearer realm="api", error="invalid_request"`, challenge(w))
+				checkProblem(t, w, 400, httpauth.CodeInvalidRequest)
+				assert.Equal(t, lookups, m.store.lookups.Load(), "store lookups for a malformed request")
+				assert.Equal(t, calls, m.calls.Load(), "handler called")
+			}
+		})
+	}
+
+	// An extractor's token beside the query's is two methods too.
+	cookie := newMW(t, testPolicy(), httpauth.WithQueryParam(""), httpauth.WithExtractor(func(r *http.Request) (string, bool) {
+		c, err := r.Cookie("tok")
+		if err != nil {
+			return "", false
+		}
+		return c.Value, true
+	}))
+	ctok, _ := cookie.issue(t, orgSpec())
+	withCookie := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "tok", Value: ctok}) }
+	assert.Equal(t, 200, cookie.do("GET", "", withCookie).Code, "cookie alone")
+	assert.Equal(t, 400, cookie.do("GET", "", withCookie, query("access_token="+ctok)).Code, "cookie and query")
+}
+
+// TestMiddlewareHugeCredentials: a 9 KiB token and a 1 MiB Authorization
+// header are refused as invalid tokens (401) without a store lookup, and
+// neither panics; so through a real server, which itself refuses a header
+// past its 1 MiB limit (431) before the middleware runs.
+func TestMiddlewareHugeCredentials(t *testing.T) {
+	m := newMW(t, testPolicy(), httpauth.WithFailureLimit(apitoken.Limit{}))
+	cases := map[string]string{
+		"9 KiB token":              "acme_" + strings.Repeat("a", 9*1024),
+		"1 MiB token":              "acme_" + strings.Repeat("Z", 1<<20),
+		"1 MiB of another prefix":  strings.Repeat("x", 1<<20),
+		"257-byte well-formed run": "acme_" + strings.Repeat("0", 252),
+	}
+	for name, tok := range cases {
+		w := m.do("GET", "Bearer "+tok)
+		assert.Equal(t, 401, w.Code, name)
+		assert.Equal(t, `Bearer realm="api", error="invalid_token"`, challenge(w), name)
+		assert.NotContains(t, w.Body.String(), tok[:64], name)
+	}
+	w := m.do("GET", "Bearer "+strings.Repeat("é", 1<<19)) // 1 MiB, not a b64token
+	assert.Equal(t, 400, w.Code, "1 MiB of non-ASCII")
+	assert.Zero(t, m.store.lookups.Load(), "store lookups")
+	assert.Zero(t, m.calls.Load(), "handler calls")
+
+	srv := httptest.NewServer(m.handler)
+	defer srv.Close()
+	for size, want := range map[int]int{1 << 20: 401, 2 << 20: http.StatusRequestHeaderFieldsTooLarge} {
+		req, err := http.NewRequest("GET", srv.URL+"/devices/1", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer acme_"+strings.Repeat("a", size))
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, "a %d-byte token through net/http", size)
+	}
+	assert.Zero(t, m.store.lookups.Load(), "store lookups")
+}
+
+// TestMiddlewareQueryTokenNotLogged: ?access_token= is no credential by
+// default (401 with a bare challenge, as without a token), and neither the
+// token nor the URL reaches the middleware's log (SlogObserver at Debug,
+// text and JSON) whether the parameter is read or not.
+func TestMiddlewareQueryTokenNotLogged(t *testing.T) {
+	var logs bytes.Buffer
+	for _, h := range []slog.Handler{
+		slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+	} {
+		observe := httpauth.WithObserver(httpauth.SlogObserver(slog.New(h)))
+		off := newMW(t, testPolicy(), observe)
+		tok, _ := off.issue(t, orgSpec())
+		w := off.do("GET", "", func(r *http.Request) {
+			r.URL.RawQuery = "access_token=" + tok
+			r.RequestURI = "/devices/42?access_token=" + tok
+		})
+		assert.Equal(t, 401, w.Code, "query parameter off by default")
+		assert.Equal(t, `Bearer realm="api"`, challenge(w))
+		on := newMW(t, testPolicy(), observe, httpauth.WithQueryParam(""))
+		tok2, _ := on.issue(t, orgSpec())
+		q := func(r *http.Request) {
+			r.URL.RawQuery = "access_token=" + tok2
+			r.RequestURI = "/devices/42?access_token=" + tok2
+		}
+		assert.Equal(t, 200, on.do("GET", "", q).Code, "query parameter on")
+		assert.Equal(t, 400, on.do("GET", "Bearer "+tok2, q).Code, "query and header")
+		for _, secret := range []string{tok, tok2} {
+			assert.NotContains(t, logs.String(), secret[len(secret)-16:], "a token in the log")
+		}
+		assert.NotContains(t, logs.String(), "access_token", "the URL in the log")
+		assert.Contains(t, logs.String(), "request allowed", "the log was written")
+	}
 }

@@ -129,7 +129,9 @@ func WithAPIKeyHeader(name string) Option {
 
 // WithQueryParam also reads the token from the named query parameter
 // (empty means [DefaultQueryParam], "access_token"). Off by default: URLs
-// end up in logs, proxies and browser history.
+// end up in logs, proxies and browser history. As RFC 6750 §2 asks, a
+// request uses one method: the parameter beside a header token (even the
+// same one) or given twice is a 400 invalid_request.
 func WithQueryParam(name string) Option {
 	return option("WithQueryParam", func(m *Middleware) error {
 		if name == "" {
@@ -240,7 +242,10 @@ func WithObserver(f func(*http.Request, Outcome)) Option {
 	})
 }
 
-// WithXRateLimitHeaders also sets X-RateLimit-Limit, -Remaining and -Reset.
+// WithXRateLimitHeaders also sets X-RateLimit-Limit (the burst),
+// -Remaining (as RateLimit's r) and -Reset (the seconds until the bucket is
+// full again, rounded up: unlike RateLimit's t, not until the next
+// request).
 func WithXRateLimitHeaders() Option {
 	return option("WithXRateLimitHeaders", func(m *Middleware) error { m.xRateLimit = true; return nil })
 }

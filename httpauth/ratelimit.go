@@ -21,26 +21,48 @@ type policyValue struct {
 const maxPolicies = 16
 
 // rateLimitHeaders sets the RateLimit headers of d in h: RateLimit
-// `"default";r=<remaining>;t=<seconds until the bucket is full>` and
-// RateLimit-Policy `"default";q=<burst>;w=<seconds to refill it>`. The
-// RateLimit value goes into vals[0] when vals has room, else into a new
-// slice.
+// `"default";r=<remaining>;t=<seconds until one more request is
+// available>` and RateLimit-Policy `"default";q=<burst>;w=<seconds to
+// refill it>`. The RateLimit value goes into vals[0] when vals has room,
+// else into a new slice.
 func (m *Middleware) rateLimitHeaders(h http.Header, d apitoken.Decision, vals []string) {
-	reset := ceilSeconds(d.ResetAfter)
 	var buf [64]byte
 	b := strconv.AppendInt(append(buf[:0], `"default";r=`...), int64(d.Remaining), 10)
 	if len(vals) == 0 {
 		vals = make([]string, 1)
 	}
-	vals[0] = string(strconv.AppendInt(append(b, ";t="...), reset, 10))
+	vals[0] = string(strconv.AppendInt(append(b, ";t="...), ceilSeconds(nextRequest(d)), 10))
 	h[canonicalRateLimitPolicy] = m.policy(d.Limit)
 	h[canonicalRateLimit] = vals[0:1:1]
 	if m.xRateLimit {
+		reset := ceilSeconds(d.ResetAfter)
 		x := []string{strconv.Itoa(d.Limit.Burst), strconv.Itoa(d.Remaining), strconv.FormatInt(reset, 10)}
 		h[canonicalXRateLimitLimit] = x[0:1:1]
 		h[canonicalXRateLimitRemaining] = x[1:2:2]
 		h[canonicalXRateLimitReset] = x[2:3:3]
 	}
+}
+
+// nextRequest returns how long after decision d one more request than
+// d.Remaining is available: the RateLimit field's "t" (the draft's time
+// until additional quota is made available; within it the client can use
+// no more than d.Remaining). For a denied request it is d.RetryAfter, so
+// the 429's Retry-After and t agree. For an allowed one the bucket, which
+// is d.ResetAfter from full, lacks Burst-Remaining-1 whole requests after
+// the next one, so the next one comes that many refill intervals before
+// the bucket is full (clamped to [0, ResetAfter] for a limiter whose
+// Remaining rounds otherwise).
+func nextRequest(d apitoken.Decision) time.Duration {
+	if !d.Allowed {
+		return d.RetryAfter
+	}
+	if d.Limit.Rate <= 0 {
+		return d.ResetAfter
+	}
+	interval := float64(time.Second) / float64(d.Limit.Rate)
+	missing := max(0, d.Limit.Burst-d.Remaining-1)
+	next := d.ResetAfter - time.Duration(float64(missing)*interval)
+	return min(max(next, 0), d.ResetAfter)
 }
 
 // policy returns the RateLimit-Policy header value of l, as a one-element

@@ -42,6 +42,17 @@ func (s *Store) instant(t time.Time) any {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
+// before is instant for the right side of "column < t": t rounded up to
+// the microsecond, so that for a stored (whole-microsecond) instant x,
+// x < t exactly when x < before(t). Truncating instead would keep a token
+// last active in t's microsecond but before t.
+func (s *Store) before(t time.Time) any {
+	if r := t.Truncate(time.Microsecond); r.Before(t) {
+		t = r.Add(time.Microsecond)
+	}
+	return s.instant(t)
+}
+
 // hashArg returns the column value of a hash: NULL for the zero hash.
 func hashArg(h apitoken.Hash) any {
 	if h.IsZero() {

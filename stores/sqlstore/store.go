@@ -494,10 +494,10 @@ func (s *Store) Prune(ctx context.Context, r apitoken.PruneRequest) (int, error)
 	b := builder{d: s.dialect}
 	var conds []string
 	if !r.IdleBefore.IsZero() {
-		conds = append(conds, s.q.activeExpr+" < "+b.arg(s.instant(r.IdleBefore)))
+		conds = append(conds, s.q.activeExpr+" < "+b.arg(s.before(r.IdleBefore)))
 	}
 	if !r.EndedBefore.IsZero() {
-		p := b.arg(s.instant(r.EndedBefore))
+		p := b.arg(s.before(r.EndedBefore))
 		conds = append(conds, "expires_at < "+p+" OR revoked_at < "+p)
 	}
 	if len(conds) == 0 {

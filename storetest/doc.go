@@ -29,10 +29,26 @@
 // Concurrency: subtests call t.Parallel, each on its own store. The
 // Concurrent/… clauses (revoke racing a lookup, no lost last-used updates,
 // atomic uniqueness and per-owner bounds, one winner among racing updates,
-// racing regenerations)
-// are written for the race detector: run the suite with go test -race. They
-// also check outcomes, but a store that shares memory unsafely is only
-// reliably caught under -race.
+// racing regenerations, a revoke seen by 1,000 concurrent lookups that
+// start after it returned, hashes dropped by 50 chained rotations looked up
+// while they run) and Prune/TouchDuringPruneSurvives (a prune racing
+// touches) are written for the race detector: run the suite with go test
+// -race. They also check outcomes, but a store that shares memory unsafely
+// is only reliably caught under -race.
+//
+// Instants: the clauses that decide on an instant check it to the
+// nanosecond on either side: a token expiring at E is live at E−1ns and
+// expired at E (Create/MaxPerOwnerCountsLiveUntilExpiresAt,
+// GetByHashAllow/ChargedUntilExpiresAt, and through a Validator with a
+// clock, Expiry/ValidUntilExpiresAt and Expiry/GraceEndsAtPrevExpiresAt,
+// 1,000 random instants after E each); Prune's instants are exclusive
+// (Prune/IdleBeforeIsExclusive, Prune/EndedBeforeIsExclusive).
+//
+// Sizes: Prune/IdleExactAroundCutoff, Prune/TouchDuringPruneSurvives,
+// RevokeAll/RevokesEveryTokenOfTheOwner and
+// Concurrent/RevokeSeenByEveryLaterLookup run at a size that keeps the
+// suite to seconds, and at their full size when the environment sets
+// APITOKEN_LONG=1 (see [LongEnv]).
 //
 // Model/RandomSequencesMatchTheModel runs [ModelSequences] seeded random
 // sequences of [ModelOperations] operations (create, get, get by hash,
@@ -46,7 +62,7 @@
 // the contract raises it and is listed in the CHANGELOG as a breaking change
 // for store authors. Optional capabilities, when there are any, are tested
 // only when the store implements them and are skipped with a reason
-// otherwise: in version 2, [apitoken.HashReader] (the ReadByHash/… clauses,
+// otherwise: in version 3, [apitoken.HashReader] (the ReadByHash/… clauses,
 // and every GetByHash check also asks ReadByHash),
 // [apitoken.LookupLimiter] (the GetByHashAllow/… and Refund/… clauses),
 // [apitoken.UseMarker] (the MarkUsed/… clauses) and

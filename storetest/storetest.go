@@ -21,8 +21,12 @@ import (
 // that tightens the [apitoken.Store] contract is added. Version 2: owners
 // have kinds (RevokeAll, Filter.Owner and the per-owner bound match Kind and
 // OwnerID), IssuedAt round-trips, LookupLimiter.Refund, Decision.ResetAfter,
-// and the lifecycle clauses run through an [apitoken.Issuer].
-const Version = 2
+// and the lifecycle clauses run through an [apitoken.Issuer]. Version 3:
+// Prune's IdleBefore and EndedBefore are exclusive to the nanosecond (a
+// store that keeps microseconds rounds them up, so a token last active or
+// ended at T is pruned by T+1ns: Prune/IdleBeforeIsExclusive,
+// Prune/EndedBeforeIsExclusive).
+const Version = 3
 
 // Run checks the store newStore returns against every clause of the
 // [apitoken.Store] contract, one subtest per clause, named "Group/Clause"
@@ -77,24 +81,25 @@ type group struct {
 // Store documentation.
 func groups() []group {
 	return []group{
-		{"Create", createClauses()},
+		{"Create", slices.Concat(createClauses(), createInstantClauses())},
 		{"Get", getClauses()},
 		{"GetByHash", getByHashClauses()},
 		{"ReadByHash", readByHashClauses()},
-		{"GetByHashAllow", lookupLimiterClauses()},
+		{"GetByHashAllow", slices.Concat(lookupLimiterClauses(), lookupLimiterInstantClauses())},
 		{"Refund", refundClauses()},
 		{"Update", updateClauses()},
 		{"Revoke", revokeClauses()},
-		{"RevokeAll", revokeAllClauses()},
+		{"RevokeAll", slices.Concat(revokeAllClauses(), revokeAllScaleClauses())},
 		{"Delete", deleteClauses()},
 		{"List", listClauses()},
 		{"Touch", touchClauses()},
 		{"MarkUsed", markUsedClauses()},
 		{"RecordPolicy", recordPolicyClauses()},
-		{"Prune", pruneClauses()},
+		{"Prune", slices.Concat(pruneClauses(), pruneInstantClauses(), pruneScaleClauses())},
 		{"LastUsed", lastUsedClauses()},
 		{"IssuedAt", issuedAtClauses()},
-		{"Concurrent", concurrentClauses()},
+		{"Expiry", expiryClauses()},
+		{"Concurrent", slices.Concat(concurrentClauses(), revokeScaleClauses(), rotationClauses())},
 		{"Model", modelClauses()},
 	}
 }

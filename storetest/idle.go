@@ -29,7 +29,7 @@ var idleCutoff = now.Add(-90 * day)
 // matter), failing the test on the first error.
 func createAll(t *testing.T, s apitoken.Store, toks []*apitoken.Token) {
 	t.Helper()
-	const workers = 1
+	const workers = 4
 	errs := make([]error, workers)
 	race(workers, func(w int) {
 		for i := w; i < len(toks) && errs[w] == nil; i += workers {

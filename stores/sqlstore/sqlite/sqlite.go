@@ -15,8 +15,12 @@ import (
 )
 
 // BusyTimeout is how long a connection opened by [OpenDB] waits for another
-// connection's write lock before failing with SQLITE_BUSY.
-const BusyTimeout = 5 * time.Second
+// connection's write lock before failing with SQLITE_BUSY. SQLite's waiters
+// poll rather than queue, so under slow fsyncs one writer can lose the
+// lock for seconds in a row: 5 s let one write in 8,000 fail on a loaded
+// 2-core machine (TestNoBusyErrorsUnderContention); a request's context
+// still ends a wait earlier.
+const BusyTimeout = 15 * time.Second
 
 // OpenDB opens (creating if needed) the SQLite database file at path with
 // the settings [sqlstore.Store] relies on, and checks that they took effect:

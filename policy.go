@@ -101,8 +101,9 @@ type Policy struct {
 	// without one of its own (its roles' RateLimit, or OrgRateLimit), so
 	// an override can only lower it. A token's own zero Limit ("no
 	// limit") needs AllowNoRateLimit, unless that ceiling is itself no
-	// limit. Tokens stored with a higher limit are held to the ceiling
-	// when they validate.
+	// limit. Issue, Update, Regenerate and Recover check it; a token
+	// stored with a higher limit before the policy said so keeps that
+	// limit when it validates, until it is updated.
 	MaxRateLimit Limit
 	// AllowNoRateLimit lets an org token's own RateLimit be the zero
 	// Limit: no limit at all.

@@ -24,15 +24,16 @@ type Role struct {
 	Includes []string
 }
 
-// DefaultMaxGrace is the MaxGrace of a Policy that sets none: a day.
-const DefaultMaxGrace = 24 * time.Hour
-
-// DefaultIdleTimeout is the IdleTimeout of a Policy that sets none.
-const DefaultIdleTimeout = 90 * 24 * time.Hour
-
-// DefaultRetention is how long expired and revoked tokens are kept before
-// pruning when the Policy sets no ExpiredRetention.
-const DefaultRetention = 30 * 24 * time.Hour
+// The defaults of a Policy's zero durations.
+const (
+	// DefaultIdleTimeout is the IdleTimeout of a Policy that sets none.
+	DefaultIdleTimeout = 90 * 24 * time.Hour
+	// DefaultRetention is how long expired and revoked tokens are kept
+	// before pruning when the Policy sets no ExpiredRetention.
+	DefaultRetention = 30 * 24 * time.Hour
+	// DefaultMaxGrace is the MaxGrace of a Policy that sets none: a day.
+	DefaultMaxGrace = 24 * time.Hour
+)
 
 // NoIdleTimeout disables the idle timeout when set as Policy.IdleTimeout.
 const NoIdleTimeout time.Duration = -1
